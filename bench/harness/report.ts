@@ -1,0 +1,201 @@
+/**
+ * Benchmark reports: a JSON file with every run, the medians and the standalone scripts' output,
+ * and a self-contained HTML page (inline CSS and SVG bar charts, no scripts or external assets)
+ * in `bench/results/`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The median figures of one peer in one case. */
+export interface CaseSummary {
+  caseName: string;
+  peer: string;
+  requestsPerSecond: number;
+  latencyMsP50: number;
+  latencyMsP99: number;
+  /** The proxy process's user + system CPU time per completed request (NaN for `direct`). */
+  cpuMicrosecondsPerRequest: number;
+  runs: number;
+  /** req/s relative to the case's C reference (nginx; see `reference`), else the first peer. */
+  ratio: number;
+  reference: string;
+  /** req/s relative to the case's Node reference (http-proxy-3), when one ran. */
+  ratioNode?: number;
+  referenceNode?: string;
+}
+
+/** What one case measures, for the report's captions. */
+export interface CaseInfo {
+  name: string;
+  description: string;
+  loadGenerator: string;
+}
+
+/** The captured output of one standalone `bench/<name>.ts` script. */
+export interface ScriptResult {
+  script: string;
+  args: string[];
+  /** Exit code; null when it was killed (signal or timeout). */
+  exitCode: number | null;
+  durationMs: number;
+  /** stdout and stderr interleaved as printed, truncated to a bound by the runner. */
+  output: string;
+}
+
+/** Everything a report shows. */
+export interface BenchReport {
+  startedAt: string;
+  machine: { cpus: number; model: string; node: string; pinned: boolean; loadGenerator: string; loadAverage?: number[] };
+  settings: Record<string, unknown>;
+  skipped: string[];
+  cases: CaseInfo[];
+  summaries: CaseSummary[];
+  runs: unknown[];
+  scripts: ScriptResult[];
+}
+
+/** One of the issue's performance goals, checked against the best keygate peer of a case. */
+export interface GoalCheck {
+  goal: string;
+  caseName: string;
+  peer: string;
+  measured: number;
+  target: number;
+  met: boolean;
+}
+
+/** Writes `<stamp>.json` and `<stamp>.html` into `dir`; returns both paths. */
+export function writeReport(dir: string, report: BenchReport): { json: string; html: string } {
+  mkdirSync(dir, { recursive: true });
+  const stamp = report.startedAt.replace(/[:.]/g, '-');
+  const json = join(dir, `${stamp}.json`);
+  const html = join(dir, `${stamp}.html`);
+  writeFileSync(json, JSON.stringify({ ...report, goals: checkGoals(report.summaries) }, null, 2));
+  writeFileSync(html, renderHtml(report));
+  return { json, html };
+}
+
+const TABLE_HEADER = ['case', 'peer', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'vs nginx', 'vs http-proxy-3'];
+
+/** The text table printed at the end of a run. */
+export function renderTable(summaries: readonly CaseSummary[]): string {
+  const rows = summaries.map(tableCells);
+  const widths = TABLE_HEADER.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ');
+  return [line(TABLE_HEADER), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
+}
+
+/**
+ * The issue's goals (plain ≥ 0.5× nginx and ≥ 2× http-proxy-3, TLS ≥ 0.5× nginx, handshakes
+ * ≥ 0.75× nginx, p99 ≤ 2× nginx's), each for the best keygate peer of its case; goals whose case
+ * or reference did not run are left out.
+ */
+export function checkGoals(summaries: readonly CaseSummary[]): GoalCheck[] {
+  const checks: GoalCheck[] = [];
+  const best = (caseName: string): CaseSummary | undefined => summaries
+    .filter((s) => s.caseName === caseName && s.peer.startsWith('keygate'))
+    .sort((a, b) => b.requestsPerSecond - a.requestsPerSecond)[0];
+  const add = (goal: string, summary: CaseSummary | undefined, measured: number | undefined, target: number, lowerIsBetter = false): void => {
+    if (summary === undefined || measured === undefined || !Number.isFinite(measured)) return;
+    checks.push({ goal, caseName: summary.caseName, peer: summary.peer, measured, target, met: lowerIsBetter ? measured <= target : measured >= target });
+  };
+  const nginxRatio = (summary: CaseSummary | undefined): number | undefined => summary?.reference.startsWith('nginx') ? summary.ratio : undefined;
+  const plain = best('http1-keepalive');
+  add('plain proxying ≥ 0.5× nginx', plain, nginxRatio(plain), 0.5);
+  add('plain proxying ≥ 2× http-proxy-3', plain, plain?.ratioNode, 2);
+  const tls = best('tls-keepalive');
+  add('TLS termination ≥ 0.5× nginx (TLS)', tls, nginxRatio(tls), 0.5);
+  const handshakes = best('tls-new-handshakes');
+  add('full TLS handshakes ≥ 0.75× nginx', handshakes, nginxRatio(handshakes), 0.75);
+  for (const summary of [plain, tls]) {
+    const nginx = summaries.find((s) => s.caseName === summary?.caseName && s.peer === summary?.reference && s.peer.startsWith('nginx'));
+    // Closed-loop load (same concurrency), not the same offered load: indicative only.
+    add(`p99 ≤ 2× nginx's p99 (${summary?.caseName}, same concurrency)`, summary, nginx === undefined ? undefined : summary!.latencyMsP99 / nginx.latencyMsP99, 2, true);
+  }
+  return checks;
+}
+
+function tableCells(s: CaseSummary): string[] {
+  return [
+    s.caseName, s.peer, s.requestsPerSecond.toFixed(0), s.latencyMsP50.toFixed(2), s.latencyMsP99.toFixed(2),
+    Number.isFinite(s.cpuMicrosecondsPerRequest) ? s.cpuMicrosecondsPerRequest.toFixed(1) : '-',
+    s.reference.startsWith('nginx') ? `${s.ratio.toFixed(2)}× ${s.reference}` : `- (${s.ratio.toFixed(2)}× ${s.reference})`,
+    s.ratioNode === undefined ? '-' : `${s.ratioNode.toFixed(2)}× ${s.referenceNode}`,
+  ];
+}
+
+const CHART_LABEL_WIDTH = 170;
+const CHART_PANEL_WIDTH = 240;
+const CHART_ROW_HEIGHT = 24;
+
+/** One case as an SVG: a bar panel each for req/s, p99 and CPU µs per request. */
+function renderCaseChart(rows: readonly CaseSummary[]): string {
+  const panels: [title: string, value: (s: CaseSummary) => number, digits: number][] = [
+    ['req/s (higher is better)', (s) => s.requestsPerSecond, 0],
+    ['p99 ms (lower is better)', (s) => s.latencyMsP99, 2],
+    ['CPU µs/request (lower is better)', (s) => s.cpuMicrosecondsPerRequest, 1],
+  ];
+  const top = 22;
+  const height = top + rows.length * CHART_ROW_HEIGHT + 6;
+  let svg = '';
+  rows.forEach((s, index) => {
+    svg += `<text x="0" y="${top + index * CHART_ROW_HEIGHT + 16}">${escape(s.peer)}</text>`;
+  });
+  panels.forEach(([title, value, digits], panel) => {
+    const x0 = CHART_LABEL_WIDTH + panel * (CHART_PANEL_WIDTH + 20);
+    const barMax = CHART_PANEL_WIDTH - 70;
+    const max = Math.max(...rows.map((s) => (Number.isFinite(value(s)) ? value(s) : 0)), Number.MIN_VALUE);
+    svg += `<text x="${x0}" y="14" font-weight="600">${escape(title)}</text>`;
+    rows.forEach((s, index) => {
+      const y = top + index * CHART_ROW_HEIGHT;
+      const figure = value(s);
+      if (!Number.isFinite(figure)) { svg += `<text x="${x0}" y="${y + 16}" fill="#718096">n/a</text>`; return; }
+      const width = Math.max(1, Math.round((figure / max) * barMax));
+      svg += `<rect x="${x0}" y="${y + 4}" width="${width}" height="${CHART_ROW_HEIGHT - 8}" fill="${barColour(s.peer)}"/>`
+        + `<text x="${x0 + width + 4}" y="${y + 16}">${figure.toFixed(digits)}</text>`;
+    });
+  });
+  const width = CHART_LABEL_WIDTH + panels.length * (CHART_PANEL_WIDTH + 20);
+  return `<svg width="${width}" height="${height}" font-size="12" font-family="system-ui,sans-serif" role="img">${svg}</svg>`;
+}
+
+function barColour(peer: string): string {
+  if (peer.startsWith('keygate')) return '#2b6cb0';
+  if (peer.startsWith('nginx') || peer.startsWith('haproxy')) return '#718096';
+  if (peer === 'direct') return '#cbd5e0';
+  return '#a0aec0';
+}
+
+function renderHtml(report: BenchReport): string {
+  const caseNames = [...new Set(report.summaries.map((s) => s.caseName))];
+  const info = new Map(report.cases.map((c) => [c.name, c]));
+  const charts = caseNames.map((caseName) => {
+    const rows = report.summaries.filter((s) => s.caseName === caseName);
+    const caseInfo = info.get(caseName);
+    const caption = caseInfo === undefined ? '' : `<p>${escape(caseInfo.description)} · load: ${escape(caseInfo.loadGenerator)}</p>`;
+    return `<section><h3 id="case-${escape(caseName)}">${escape(caseName)}</h3>${caption}${renderCaseChart(rows)}</section>`;
+  }).join('\n');
+  const table = `<table><tr>${TABLE_HEADER.map((title) => `<th>${escape(title)}</th>`).join('')}</tr>${
+    report.summaries.map((s) => `<tr class="${s.peer.startsWith('keygate') ? 'mine' : ''}">${tableCells(s).map((cell) => `<td>${escape(cell)}</td>`).join('')}</tr>`).join('')}</table>`;
+  const goals = checkGoals(report.summaries);
+  const goalTable = goals.length === 0 ? '<p>No goal could be checked (its case or nginx did not run).</p>'
+    : `<table><tr><th>goal</th><th>case</th><th>best keygate peer</th><th>measured</th><th>target</th><th>met</th></tr>${goals.map((g) => `<tr><td>${escape(g.goal)}</td><td>${escape(g.caseName)}</td><td>${escape(g.peer)}</td><td>${g.measured.toFixed(2)}×</td><td>${g.target}×</td><td class="${g.met ? 'met' : 'missed'}">${g.met ? 'yes' : 'no'}</td></tr>`).join('')}</table>`;
+  const scripts = report.scripts.length === 0 ? ''
+    : `<h2>Standalone benchmarks</h2>${report.scripts.map((s) => `<section><h3>bench/${escape(s.script)} ${escape(s.args.join(' '))}</h3><p>exit ${s.exitCode ?? 'killed'} · ${(s.durationMs / 1000).toFixed(1)} s</p><pre>${escape(s.output)}</pre></section>`).join('\n')}`;
+  const { machine } = report;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>keygate benchmarks ${escape(report.startedAt)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:1200px}table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ddd;padding:.2rem .5rem;text-align:right;font-size:.9rem;white-space:nowrap}td:nth-child(-n+2),th{text-align:left}tr.mine td{background:#ebf4ff}.met{color:#276749;font-weight:600}.missed{color:#c53030;font-weight:600}pre{background:#f7fafc;border:1px solid #e2e8f0;padding:.5rem;overflow-x:auto;font-size:.8rem}</style></head><body>
+<h1>keygate benchmarks</h1>
+<p>${escape(report.startedAt)} · ${machine.cpus} CPUs (${escape(machine.model)}) · Node ${escape(machine.node)} · proxy pinned to one core: ${machine.pinned} · load: ${escape(machine.loadGenerator)}${machine.loadAverage === undefined ? '' : ` · load average at start: ${machine.loadAverage.map((load) => load.toFixed(2)).join(' ')}`}</p>
+${report.summaries.length === 0 ? '<p>No proxy case ran.</p>' : `<p>Medians of interleaved, repeated runs. "vs nginx" is req/s against nginx in the same case (or, for cases nginx does not run, nginx in the case named in brackets); "vs http-proxy-3" likewise against http-proxy-3. CPU µs/request is the proxy's own user + system time, the steadier figure on a noisy machine.</p>
+<h2>Goals</h2>${goalTable}
+<h2>Results</h2>${table}
+<h2>Charts</h2>${charts}`}
+${scripts}
+${report.skipped.length > 0 ? `<h2>Skipped</h2><ul>${report.skipped.map((reason) => `<li>${escape(reason)}</li>`).join('')}</ul>` : ''}
+<h2>Settings</h2><pre>${escape(JSON.stringify(report.settings, null, 2))}</pre></body></html>\n`;
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+}

@@ -1,0 +1,433 @@
+/**
+ * `make bench`: keygate's proxy against its peers, side by side in one run; with `--all`, then
+ * every other standalone benchmark script in bench/ (`bench/<name>.ts`, one after another, short
+ * durations by default), their printed tables collected into the same report.
+ *
+ *   npx node bench/run.ts [--duration-seconds 5] [--warmup-seconds 1] [--repeats 3]
+ *                         [--connections 50] [--cases a,b] [--peers a,b] [--all] [--scripts-only]
+ *                         [--script-seconds 1] [--origin nginx|node] [--load-generator wrk|autocannon]
+ *   make bench ARGS="--all"
+ *
+ * Layout on a 2-core machine: each proxy under test runs alone on core 0 (`taskset`, when
+ * installed); the origin (nginx when installed, else origin.ts) and the load generator share
+ * core 1. Cases are interleaved (every peer once per round, rounds repeated) and medians
+ * reported, since this machine is shared and noisy; the proxy's own CPU time per request is
+ * reported as the steadier figure. Peers: direct to the origin, keygate with each forwarding
+ * engine (raw, undici), http-proxy-3 (keep-alive agent), minimal undici and node:http proxies,
+ * and nginx, HAProxy (plain and TLS with ALPN h2) and Caddy when installed
+ * (`bench/install-peers.sh`; skipped with a message otherwise). `wrk` drives the HTTP/1.1 cases
+ * when installed (autocannon otherwise) and `h2load` the HTTP/2 case (skipped without it).
+ * Results: a table on stdout, JSON and a self-contained HTML report in bench/results/ (git-ignored).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { planExternalPeers, planNginxOrigin, which } from './harness/external-peers.ts';
+import type { ExternalPeerPorts } from './harness/external-peers.ts';
+import { H2_STREAMS_PER_CONNECTION, runAutocannon, runH2load, runWrk } from './harness/load.ts';
+import type { LoadOptions, LoadResult } from './harness/load.ts';
+import { renderTable, writeReport } from './harness/report.ts';
+import type { BenchReport, CaseSummary } from './harness/report.ts';
+import { median, processTreeCpuMs } from './harness/stats.ts';
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const HARNESS_DIR = join(BENCH_DIR, 'harness');
+const NODE = process.execPath;
+
+const { values: args } = parseArgs({
+  options: {
+    'duration-seconds': { type: 'string', default: '5' },
+    'warmup-seconds': { type: 'string', default: '1' },
+    repeats: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '50' },
+    cases: { type: 'string' },
+    peers: { type: 'string' },
+    all: { type: 'boolean', default: false },
+    'scripts-only': { type: 'boolean', default: false },
+    'script-seconds': { type: 'string', default: '1' },
+    'script-timeout-seconds': { type: 'string', default: '300' },
+    origin: { type: 'string', default: 'nginx' },
+    'load-generator': { type: 'string', default: 'wrk' },
+  },
+});
+
+interface RunningPeer {
+  name: string;
+  url: string;
+  pid: number | undefined;
+  child: ChildProcess | undefined;
+}
+
+interface BenchCase {
+  name: string;
+  description: string;
+  peers: string[];
+  scheme: 'http' | 'https';
+  /** `h2` runs h2load (HTTP/2 over TLS with ALPN); `http1` runs wrk or autocannon. */
+  protocol: 'http1' | 'h2';
+  headers?: Record<string, string>;
+  /** Extra request headers for one peer of the case (the Host each routing table knows). */
+  peerHeaders?: Record<string, Record<string, string>>;
+  /** Where this case's nginx / http-proxy-3 references come from when it runs neither itself. */
+  referenceCase?: string;
+}
+
+/** One measured run of one peer in one case. */
+interface MeasuredRun {
+  caseName: string;
+  peer: string;
+  round: number;
+  result: LoadResult & { cpuMs: number };
+}
+
+const children: ChildProcess[] = [];
+const skipped: string[] = [];
+const taskset = which('taskset');
+const pinned = taskset !== undefined && cpus().length >= 2;
+const wrk = which('wrk');
+const h2load = which('h2load');
+const useWrk = wrk !== undefined && args['load-generator'] !== 'autocannon';
+/** Most output kept per standalone script in the report (the terminal still sees all of it). */
+const MAX_SCRIPT_OUTPUT_CHARS = 256 * 1024;
+/** How long a standalone script gets between SIGTERM and SIGKILL once past its timeout. */
+const SCRIPT_KILL_GRACE_MS = 5_000;
+
+/** Runs `command` (pinned to `core` when possible) and waits for its `ready <port>` line. */
+async function startChild(name: string, command: string[], core: number, readyPort?: number): Promise<{ child: ChildProcess; port: number }> {
+  const full = pinned ? [taskset!, '-c', String(core), ...command] : command;
+  const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      if (readyPort !== undefined) resolve({ child, port: readyPort });
+      else reject(new Error(`${name} did not start: ${output}`));
+    }, readyPort !== undefined ? 1_000 : 15_000);
+    child.stdout!.on('data', (data: Buffer) => {
+      const match = /ready (\d+)/.exec(data.toString());
+      if (match !== null) { clearTimeout(timer); resolve({ child, port: Number(match[1]) }); }
+    });
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code}: ${output}`)); });
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Polls until something accepts TCP connections on `port` (external peers print nothing). */
+async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** Starts an external binary (nginx, HAProxy, Caddy) and waits until its port accepts connections. */
+async function startExternal(name: string, command: string[], core: number, port: number): Promise<ChildProcess> {
+  const full = pinned ? [taskset!, '-c', String(core), ...command] : command;
+  const child = spawn(full[0]!, full.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
+  let exited: number | null | undefined;
+  child.once('exit', (code) => { exited = code; });
+  const ready = await waitForPort(port, 10_000);
+  if (!ready || exited !== undefined) throw new Error(`${name} did not start (exit ${exited}): ${output.slice(0, 500)}`);
+  return child;
+}
+
+/** The origin every peer forwards to: nginx when installed (faster than any proxy under test), else `origin.ts`. */
+async function startOrigin(workDir: string): Promise<{ port: number; kind: string }> {
+  const port = await freePort();
+  const nginxOrigin = args.origin === 'node' ? undefined : planNginxOrigin(workDir, port);
+  if (nginxOrigin !== undefined) {
+    try {
+      await startExternal('nginx origin', nginxOrigin, 1, port);
+      return { port, kind: 'nginx' };
+    } catch (err) {
+      skipped.push(`nginx origin failed, using origin.ts: ${(err as Error).message}`);
+    }
+  } else if (args.origin !== 'node') {
+    skipped.push('nginx not installed: the origin is origin.ts (node:http), which may cap the fastest peers');
+  }
+  const origin = await startChild('origin', [NODE, join(HARNESS_DIR, 'origin.ts'), '0'], 1);
+  return { port: origin.port, kind: 'node' };
+}
+
+const CASES: BenchCase[] = [
+  { name: 'http1-keepalive', description: 'plain HTTP/1.1, keep-alive on both sides', protocol: 'http1', scheme: 'http',
+    peers: ['direct', 'keygate-raw', 'keygate-undici', 'http-proxy-3', 'undici-minimal', 'node-http-minimal', 'nginx', 'haproxy', 'caddy'] },
+  { name: 'tls-keepalive', description: 'TLS termination (ECDSA P-256), HTTP/1.1 keep-alive downstream', protocol: 'http1', scheme: 'https',
+    peers: ['keygate-raw-tls', 'keygate-undici-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'] },
+  { name: 'tls-new-handshakes', description: 'a full TLS handshake per request (Connection: close)', protocol: 'http1', scheme: 'https',
+    peers: ['keygate-raw-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'], headers: { connection: 'close' } },
+  { name: 'http2-downstream', description: `HTTP/2 over TLS (ALPN h2) downstream, HTTP/1.1 keep-alive upstream; ${H2_STREAMS_PER_CONNECTION} streams per connection`, protocol: 'h2', scheme: 'https',
+    peers: ['keygate-raw-tls', 'keygate-undici-tls', 'http-proxy-3-h2', 'nginx-tls', 'haproxy-tls'] },
+  { name: 'routes-1-vs-1000', description: 'keygate routing by Host through a table of 1 host, then of 1,000 hosts (asked for the last one)', protocol: 'http1', scheme: 'http',
+    peers: ['keygate-1-route', 'keygate-1000-routes'], peerHeaders: { 'keygate-1-route': { Host: 'r0.bench' }, 'keygate-1000-routes': { Host: 'r999.bench' } },
+    referenceCase: 'http1-keepalive' },
+];
+
+/** The cases to run: `--cases`, minus the HTTP/2 case without h2load, peers narrowed by `--peers`. */
+function selectCases(): BenchCase[] {
+  const wantedCases = args.cases?.split(',');
+  const wantedPeers = args.peers?.split(',');
+  const selected: BenchCase[] = [];
+  for (const benchCase of CASES) {
+    if (wantedCases !== undefined && !wantedCases.includes(benchCase.name)) continue;
+    if (benchCase.protocol === 'h2' && h2load === undefined) {
+      skipped.push(`${benchCase.name}: h2load not installed (package nghttp2-client; run bench/install-peers.sh)`);
+      continue;
+    }
+    const peers = benchCase.peers.filter((name) => wantedPeers === undefined || wantedPeers.includes(name));
+    if (peers.length > 0) selected.push({ ...benchCase, peers });
+  }
+  return selected;
+}
+
+/** Starts every peer one of `cases` uses (Node peers on core 0, external ones when installed). */
+async function startPeers(cases: readonly BenchCase[], originPort: number, certFile: string, keyFile: string, configDir: string): Promise<Map<string, RunningPeer>> {
+  const needed = new Set(cases.flatMap((c) => c.peers));
+  const peers = new Map<string, RunningPeer>();
+  if (needed.has('direct')) peers.set('direct', { name: 'direct', url: `http://127.0.0.1:${originPort}`, pid: undefined, child: undefined });
+  const keygate = join(HARNESS_DIR, 'peers/keygate.ts');
+  const httpProxy3 = join(HARNESS_DIR, 'peers/http-proxy-3.ts');
+  const tls = ['--tls', certFile, keyFile];
+  const origin = String(originPort);
+  const nodePeers: [string, string[], 'http' | 'https'][] = [
+    ['keygate-raw', [keygate, origin, '0', '--engine', 'raw'], 'http'],
+    ['keygate-undici', [keygate, origin, '0', '--engine', 'undici'], 'http'],
+    ['keygate-raw-tls', [keygate, origin, '0', '--engine', 'raw', ...tls], 'https'],
+    ['keygate-undici-tls', [keygate, origin, '0', '--engine', 'undici', ...tls], 'https'],
+    ['keygate-1-route', [keygate, origin, '0', '--routes', '1'], 'http'],
+    ['keygate-1000-routes', [keygate, origin, '0', '--routes', '1000'], 'http'],
+    ['http-proxy-3', [httpProxy3, origin, '0'], 'http'],
+    ['http-proxy-3-tls', [httpProxy3, origin, '0', ...tls], 'https'],
+    ['http-proxy-3-h2', [httpProxy3, origin, '0', ...tls, '--h2'], 'https'],
+    ['undici-minimal', [join(HARNESS_DIR, 'peers/undici-minimal.ts'), origin, '0'], 'http'],
+    ['node-http-minimal', [join(HARNESS_DIR, 'peers/node-http-minimal.ts'), origin, '0'], 'http'],
+  ];
+  for (const [name, command, scheme] of nodePeers) {
+    if (!needed.has(name)) continue;
+    try {
+      const { child, port } = await startChild(name, [NODE, ...command], 0);
+      peers.set(name, { name, url: `${scheme}://127.0.0.1:${port}`, pid: child.pid, child });
+    } catch (err) {
+      skipped.push(`${name} failed to start: ${(err as Error).message.slice(0, 500)}`);
+    }
+  }
+  const ports: ExternalPeerPorts = { nginx: await freePort(), 'nginx-tls': await freePort(), haproxy: await freePort(), 'haproxy-tls': await freePort(), caddy: await freePort() };
+  for (const plan of planExternalPeers(configDir, originPort, ports, certFile, keyFile)) {
+    if (!needed.has(plan.name)) continue;
+    if (plan.command === undefined) { skipped.push(plan.skipReason!); continue; }
+    try {
+      const child = await startExternal(plan.name, plan.command, 0, plan.port);
+      peers.set(plan.name, { name: plan.name, url: `${plan.scheme}://127.0.0.1:${plan.port}`, pid: child.pid, child });
+    } catch (err) {
+      skipped.push(`${plan.name} failed to start: ${(err as Error).message}`);
+    }
+  }
+  return peers;
+}
+
+function loadGeneratorOf(benchCase: BenchCase): string {
+  if (benchCase.protocol === 'h2') return 'h2load';
+  return useWrk ? 'wrk' : 'autocannon';
+}
+
+async function measure(peer: RunningPeer, benchCase: BenchCase, durationSeconds: number, connections: number): Promise<LoadResult & { cpuMs: number }> {
+  const headers = { ...benchCase.headers, ...benchCase.peerHeaders?.[peer.name] };
+  const options: LoadOptions = { url: `${peer.url}/`, connections, durationSeconds, headers, insecure: benchCase.scheme === 'https' };
+  const cpuBefore = peer.pid === undefined ? Number.NaN : processTreeCpuMs(peer.pid);
+  // wrk never verifies certificates, so it drives the TLS cases too; with `Connection: close`
+  // it reconnects per request, a full handshake each time. h2load speaks HTTP/2 (ALPN h2).
+  const generator = loadGeneratorOf(benchCase);
+  const result = generator === 'h2load' ? await runH2load(options, h2load!)
+    : generator === 'wrk' ? await runWrk(options, wrk!) : await runAutocannon(options);
+  const cpuAfter = peer.pid === undefined ? Number.NaN : processTreeCpuMs(peer.pid);
+  return { ...result, cpuMs: cpuAfter - cpuBefore };
+}
+
+/** Medians per peer and case, with ratios against nginx and http-proxy-3 (see BenchCase.referenceCase). */
+function summarize(cases: readonly BenchCase[], runs: readonly MeasuredRun[]): CaseSummary[] {
+  const byCase = new Map<string, CaseSummary[]>();
+  for (const benchCase of cases) {
+    byCase.set(benchCase.name, benchCase.peers.flatMap((peer): CaseSummary[] => {
+      const mine = runs.filter((run) => run.caseName === benchCase.name && run.peer === peer).map((run) => run.result);
+      if (mine.length === 0) return [];
+      return [{
+        caseName: benchCase.name, peer,
+        requestsPerSecond: median(mine.map((r) => r.requestsPerSecond)),
+        latencyMsP50: median(mine.map((r) => r.latencyMsP50)),
+        latencyMsP99: median(mine.map((r) => r.latencyMsP99)),
+        cpuMicrosecondsPerRequest: median(mine.map((r) => (r.cpuMs * 1000) / Math.max(1, r.requests))),
+        runs: mine.length, ratio: 1, reference: '',
+      }];
+    }));
+  }
+  const find = (benchCase: BenchCase, prefix: string): { summary: CaseSummary; label: string } | undefined => {
+    const own = byCase.get(benchCase.name)?.find((s) => s.peer.startsWith(prefix));
+    if (own !== undefined) return { summary: own, label: own.peer };
+    const borrowed = benchCase.referenceCase === undefined ? undefined : byCase.get(benchCase.referenceCase)?.find((s) => s.peer.startsWith(prefix));
+    return borrowed === undefined ? undefined : { summary: borrowed, label: `${borrowed.peer} (${borrowed.caseName})` };
+  };
+  const summaries: CaseSummary[] = [];
+  for (const benchCase of cases) {
+    const caseSummaries = byCase.get(benchCase.name) ?? [];
+    if (caseSummaries.length === 0) continue;
+    const reference = find(benchCase, 'nginx') ?? find(benchCase, 'http-proxy-3') ?? { summary: caseSummaries[0]!, label: caseSummaries[0]!.peer };
+    const nodeReference = find(benchCase, 'http-proxy-3');
+    for (const summary of caseSummaries) {
+      summary.ratio = summary.requestsPerSecond / reference.summary.requestsPerSecond;
+      summary.reference = reference.label;
+      if (nodeReference !== undefined) {
+        summary.ratioNode = summary.requestsPerSecond / nodeReference.summary.requestsPerSecond;
+        summary.referenceNode = nodeReference.label;
+      }
+    }
+    summaries.push(...caseSummaries);
+  }
+  return summaries;
+}
+
+/** Restricts this process (every thread) to `cpuList` ("1", "0,1"); returns the previous list. */
+function setAffinity(cpuList: string): string | undefined {
+  try {
+    const before = /list: (\S+)/.exec(execFileSync(taskset!, ['-p', '-c', String(process.pid)], { encoding: 'utf8' }))?.[1];
+    execFileSync(taskset!, ['-a', '-p', '-c', cpuList, String(process.pid)], { stdio: 'ignore' });
+    return before;
+  } catch (err) {
+    skipped.push(`taskset failed (${(err as Error).message}): processes are not pinned`);
+    return undefined;
+  }
+}
+
+async function runProxyCases(report: BenchReport): Promise<void> {
+  const durationSeconds = Number(args['duration-seconds']);
+  const warmupSeconds = Number(args['warmup-seconds']);
+  const repeats = Number(args.repeats);
+  const connections = Number(args.connections);
+  const previousAffinity = pinned ? setAffinity('1') : undefined;
+  report.machine.pinned = previousAffinity !== undefined;
+  if (!pinned) skipped.push('taskset not available or fewer than 2 cores: processes are not pinned');
+  if (wrk === undefined) skipped.push('wrk not installed: autocannon drives the HTTP/1.1 cases (it saturates near 55–70k req/s); run bench/install-peers.sh');
+  const cases = selectCases();
+
+  const workDir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
+  const certFile = join(workDir, 'bench.pem');
+  const keyFile = join(workDir, 'bench.key');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=bench.local', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
+  try {
+    const origin = await startOrigin(workDir);
+    const peers = await startPeers(cases, origin.port, certFile, keyFile, workDir);
+    const runnable = cases.map((c) => ({ ...c, peers: c.peers.filter((name) => peers.has(name)) })).filter((c) => c.peers.length > 0);
+    const runs: MeasuredRun[] = [];
+    for (let round = 1; round <= repeats; round++) {
+      for (const benchCase of runnable) {
+        for (const name of benchCase.peers) {
+          const peer = peers.get(name)!;
+          try {
+            await measure(peer, benchCase, warmupSeconds, connections);
+            const result = await measure(peer, benchCase, durationSeconds, connections);
+            runs.push({ caseName: benchCase.name, peer: name, round, result });
+            process.stdout.write(`round ${round}/${repeats} ${benchCase.name.padEnd(20)} ${name.padEnd(20)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${result.latencyMsP99.toFixed(2)} ms${result.errors + result.non2xx > 0 ? `  errors ${result.errors} non2xx ${result.non2xx}` : ''}\n`);
+          } catch (err) {
+            // One peer or load generator failing must not cost the whole run.
+            skipped.push(`round ${round} ${benchCase.name} ${name}: ${(err as Error).message.slice(0, 300)}`);
+            process.stdout.write(`round ${round}/${repeats} ${benchCase.name.padEnd(20)} ${name.padEnd(20)} failed: ${(err as Error).message.slice(0, 200)}\n`);
+          }
+        }
+      }
+    }
+    report.summaries = summarize(runnable, runs);
+    report.runs = runs;
+    report.cases = runnable.map((c) => ({ name: c.name, description: c.description, loadGenerator: loadGeneratorOf(c) }));
+    report.settings = { ...report.settings, durationSeconds, warmupSeconds, repeats, connections, h2StreamsPerConnection: H2_STREAMS_PER_CONNECTION, origin: origin.kind };
+    report.machine.loadGenerator = [...new Set(report.cases.map((c) => c.loadGenerator))].join(', ');
+    process.stdout.write(`\n${renderTable(report.summaries)}\n`);
+  } finally {
+    for (const child of children) child.kill('SIGTERM');
+    rmSync(workDir, { recursive: true, force: true });
+    // The standalone scripts that may follow measure with every core, as when run alone.
+    if (previousAffinity !== undefined) setAffinity(previousAffinity);
+  }
+}
+
+/**
+ * Options that keep each standalone script short (`--script-seconds` per measured phase); their
+ * measurements are theirs, only the duration is chosen here. A script not listed runs with none.
+ */
+function scriptArguments(script: string, seconds: string): { nodeOptions: string[]; args: string[] } {
+  switch (script) {
+    case 'verify-key.ts': return { nodeOptions: ['--expose-gc'], args: ['--duration-seconds', seconds] };
+    case 'gateway.ts':
+    case 'http-kernel.ts': return { nodeOptions: [], args: ['--duration-seconds', seconds] };
+    case 'vault.ts':
+    case 'ratelimit.ts': return { nodeOptions: [], args: ['--seconds', seconds] };
+    default: return { nodeOptions: [], args: [] };
+  }
+}
+
+/** Runs every other `bench/<name>.ts` (written by other engineers) one after another, capturing its output. */
+async function runOtherScripts(report: BenchReport): Promise<void> {
+  const scripts = readdirSync(BENCH_DIR).filter((name) => name.endsWith('.ts') && name !== 'run.ts').sort();
+  const timeoutMs = Number(args['script-timeout-seconds']) * 1000;
+  for (const script of scripts) {
+    const { nodeOptions, args: scriptArgs } = scriptArguments(script, args['script-seconds']!);
+    process.stdout.write(`\n=== bench/${script} ${scriptArgs.join(' ')} ===\n`);
+    const startedAt = performance.now();
+    const child = spawn(NODE, [...nodeOptions, join(BENCH_DIR, script), ...scriptArgs], { cwd: join(BENCH_DIR, '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const capture = (target: NodeJS.WriteStream) => (data: Buffer): void => {
+      target.write(data);
+      if (output.length < MAX_SCRIPT_OUTPUT_CHARS) output += data.toString();
+    };
+    child.stdout!.on('data', capture(process.stdout));
+    child.stderr!.on('data', capture(process.stderr));
+    let killTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), SCRIPT_KILL_GRACE_MS);
+    }, timeoutMs);
+    const exitCode = await new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+    clearTimeout(timer);
+    clearTimeout(killTimer);
+    if (exitCode !== 0) process.stdout.write(`bench/${script} exited with ${exitCode ?? 'a signal'}\n`);
+    report.scripts.push({
+      script, args: scriptArgs, exitCode, durationMs: performance.now() - startedAt,
+      // Terminal colour codes would show up as noise in the HTML.
+      output: (output.length >= MAX_SCRIPT_OUTPUT_CHARS ? `${output.slice(0, MAX_SCRIPT_OUTPUT_CHARS)}\n… (truncated)` : output).replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''),
+    });
+  }
+}
+
+const report: BenchReport = {
+  startedAt: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version, pinned: false, loadGenerator: 'none', loadAverage: loadavg() },
+  settings: { scriptSeconds: args['all'] || args['scripts-only'] ? Number(args['script-seconds']) : undefined },
+  skipped, cases: [], summaries: [], runs: [], scripts: [],
+};
+if (!args['scripts-only']) await runProxyCases(report);
+if (args.all || args['scripts-only']) await runOtherScripts(report);
+for (const reason of skipped) process.stdout.write(`skipped: ${reason}\n`);
+const paths = writeReport(join(BENCH_DIR, 'results'), report);
+process.stdout.write(`report: ${paths.html}\n        ${paths.json}\n`);

@@ -1,0 +1,112 @@
+/**
+ * `createListener`: the downstream side of the proxy. One function builds the right Node server
+ * for a listener kind and wires it to a runner's request and upgrade handlers:
+ * - `http`: plain HTTP/1.1 (`node:http`);
+ * - `https`: TLS with ALPN `h2` and `http/1.1` (`node:http2` secure server with HTTP/1.1
+ *   fallback), certificates chosen per handshake by a `CertificateStore`;
+ * - `h2c`: HTTP/2 over plain TCP with prior knowledge.
+ * Node's own request timeout (300 s by default) is turned off, since it would cut long uploads and
+ * SSE streams (dataplane.md §10.5); the runner's total timeout applies instead. Header read and
+ * keep-alive idle time stay bounded.
+ */
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { CertificateStore } from './tls/certificate-store.ts';
+import type { DownstreamRequest, DownstreamResponse } from './proxy-session.ts';
+
+/** The kinds of downstream listener. */
+export type ListenerProtocol = 'http' | 'https' | 'h2c';
+
+/** Options of {@link createListener}; every bound has a default in {@link LISTENER_DEFAULTS}. */
+export interface ListenerOptions {
+  protocol: ListenerProtocol;
+  /** Required for `https`. */
+  certificates?: CertificateStore;
+  /** ALPN protocols offered on `https` (default `h2`, `http/1.1`). Without `h2`, HTTP/1.1 only. */
+  alpnProtocols?: readonly ('h2' | 'http/1.1')[];
+  /** Longest time to receive a request head (default 60 000 ms). */
+  headersTimeoutMs?: number;
+  /** How long an idle keep-alive connection or HTTP/2 session is kept open (default 60 000 ms). */
+  idleTimeoutMs?: number;
+  /** Largest request head (default 16 KiB). */
+  maxHeaderBytes?: number;
+  /** HTTP/2: concurrent streams per connection (default 250). */
+  maxConcurrentStreams?: number;
+}
+
+/** Defaults of {@link ListenerOptions}. */
+export const LISTENER_DEFAULTS = {
+  headersTimeoutMs: 60_000,
+  idleTimeoutMs: 60_000,
+  maxHeaderBytes: 16 * 1024,
+  maxConcurrentStreams: 250,
+} as const;
+
+/** The request and upgrade handlers a listener feeds (a `PhaseRunner` provides both). */
+export interface ListenerHandlers {
+  handleRequest(req: DownstreamRequest, res: DownstreamResponse): void;
+  handleUpgrade(req: DownstreamRequest, socket: Duplex, head: Buffer): void;
+}
+
+/** Builds a server of the given kind (not yet listening). Called at boot. */
+export function createListener(handlers: ListenerHandlers, options: ListenerOptions): Server {
+  const headersTimeoutMs = options.headersTimeoutMs ?? LISTENER_DEFAULTS.headersTimeoutMs;
+  const idleTimeoutMs = options.idleTimeoutMs ?? LISTENER_DEFAULTS.idleTimeoutMs;
+  const maxHeaderBytes = options.maxHeaderBytes ?? LISTENER_DEFAULTS.maxHeaderBytes;
+  const settings = { maxConcurrentStreams: options.maxConcurrentStreams ?? LISTENER_DEFAULTS.maxConcurrentStreams };
+  switch (options.protocol) {
+    case 'http': {
+      const server = http.createServer({
+        requestTimeout: 0,
+        headersTimeout: headersTimeoutMs,
+        keepAliveTimeout: idleTimeoutMs,
+        maxHeaderSize: maxHeaderBytes,
+        noDelay: true,
+      }, handlers.handleRequest as http.RequestListener);
+      server.on('upgrade', handlers.handleUpgrade);
+      server.on('clientError', onClientError);
+      return server;
+    }
+    case 'https': {
+      if (options.certificates === undefined) throw new TypeError('createListener: an https listener needs a CertificateStore');
+      const alpn = options.alpnProtocols ?? ['h2', 'http/1.1'];
+      const server = http2.createSecureServer({
+        ...options.certificates.serverOptions(alpn),
+        allowHTTP1: alpn.includes('http/1.1'),
+        maxSessionMemory: 32,
+        settings,
+      }, handlers.handleRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+      // The server's own context decides ticket resumption: give it the store's rotating keys now,
+      // not on the first SNI handshake, so clients without SNI follow rotations too.
+      options.certificates.attachServer(server);
+      // The HTTP/1.1 fallback inherits these from http.Server semantics.
+      const http1 = server as unknown as { requestTimeout: number; headersTimeout: number; keepAliveTimeout: number };
+      http1.requestTimeout = 0;
+      http1.headersTimeout = headersTimeoutMs;
+      http1.keepAliveTimeout = idleTimeoutMs;
+      server.on('upgrade', handlers.handleUpgrade);
+      server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(idleTimeoutMs, () => session.close()));
+      server.on('tlsClientError', noop);
+      return server;
+    }
+    case 'h2c': {
+      const server = http2.createServer({ maxSessionMemory: 32, settings },
+        handlers.handleRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+      server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(idleTimeoutMs, () => session.close()));
+      return server;
+    }
+  }
+}
+
+/** A malformed request or a socket error before a request: answer 400 if possible, never crash. */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+}
+
+function noop(): void {}

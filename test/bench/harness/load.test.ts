@@ -1,0 +1,109 @@
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import http2 from 'node:http2';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { parseH2loadOutput, parseWrkOutput, runH2load } from '../../../bench/harness/load.ts';
+import { createTestCertificate } from '../../helpers/certificates.ts';
+
+const WRK_OUTPUT = `Running 1s test @ http://127.0.0.1:40001/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.52ms  310.11us   9.80ms   99.99%
+    Req/Sec    32.91k     1.02k   34.00k    76.50%
+  Latency Distribution
+     50%    1.48ms
+     75%    1.60ms
+     90%    1.75ms
+     99%   12.30ms
+  32770 requests in 1.00s, 4.88MB read
+  Socket errors: connect 0, read 2, write 1, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  32752.43
+Transfer/sec:      4.88MB
+`;
+
+const H2LOAD_OUTPUT = `starting benchmark...
+spawning thread #0: 5 total client(s). Timing-based test with 0s of warm-up time and 1s of main duration for measurements.
+TLS Protocol: TLSv1.3
+Application protocol: h2
+Main benchmark duration is started for client #0.
+
+finished in 1.00s, 1206.58 req/s, 54.44KB/s
+requests: 1210 total, 1215 started, 1206 done, 1200 succeeded, 6 failed, 2 errored, 1 timeout
+status codes: 1200 2xx, 0 3xx, 1 4xx, 2 5xx
+traffic: 90.24KB (92404) total, 15.93KB (16308) headers (space savings 89.93%), 21.48KB (22000) data
+                     min         max         mean         sd        +/- sd
+time for request:     3.57ms    337.71ms     32.60ms     45.96ms    88.35%
+`;
+
+t.test('reads req/s, p50, p99 (not the stdev percentages), requests and every kind of socket error from wrk --latency', async (t) => {
+  const result = parseWrkOutput(WRK_OUTPUT);
+  t.equal(result.requestsPerSecond, 32752.43);
+  t.equal(result.latencyMsP50, 1.48);
+  t.equal(result.latencyMsP99, 12.3);
+  t.equal(result.requests, 32770);
+  t.equal(result.errors, 6, 'connect + read + write + timeout');
+  t.equal(result.non2xx, 7);
+  t.equal(parseWrkOutput(WRK_OUTPUT.replace('99%   12.30ms', '99%  410.00us')).latencyMsP99, 0.41, 'microseconds become milliseconds');
+  t.equal(parseWrkOutput(WRK_OUTPUT.replace('99%   12.30ms', '99%    1.20s')).latencyMsP99, 1200, 'seconds become milliseconds');
+});
+
+t.test('takes h2load counts from its summary and p50/p99 from its per-request log', async (t) => {
+  // 100 responses of 1..100 ms, plus one request that never got a response (status -1).
+  const lines = Array.from({ length: 100 }, (_, index) => `1795339280727${index}\t200\t${(index + 1) * 1000}`);
+  lines.push('1795339280999999\t-1\t5000000');
+  const result = parseH2loadOutput(H2LOAD_OUTPUT, `${lines.join('\n')}\n`);
+  t.equal(result.requestsPerSecond, 1206.58);
+  t.equal(result.requests, 1206, 'completed requests');
+  t.equal(result.latencyMsP50, 50);
+  t.equal(result.latencyMsP99, 99, 'the unanswered request is not a latency');
+  t.equal(result.errors, 3, 'errored + timeout');
+  t.equal(result.non2xx, 3, '4xx + 5xx');
+  t.equal(parseH2loadOutput(H2LOAD_OUTPUT.replace('finished in 1.00s', 'finished in 410.83ms'), '').requestsPerSecond, 1206.58, 'a sub-second run');
+  t.ok(Number.isNaN(parseH2loadOutput(H2LOAD_OUTPUT, '').latencyMsP99), 'no log, no percentile');
+});
+
+function h2loadPath(): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', 'command -v h2load'], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const h2load = h2loadPath();
+const skipH2 = h2load === undefined ? 'h2load not installed (nghttp2-client; bench/install-peers.sh installs it)' : false;
+
+t.test('drives a real HTTP/2 server with h2load and measures what it served', { skip: skipH2 }, async (t) => {
+  const certificate = createTestCertificate({ hostnames: ['localhost'] });
+  t.teardown(() => certificate.cleanup());
+  let served = 0;
+  const protocols = new Set<string>();
+  const server = http2.createSecureServer({ cert: certificate.cert, key: certificate.key }, (req, res) => {
+    served++;
+    protocols.add(req.httpVersion);
+    res.end('hello world');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as AddressInfo;
+  const result = await runH2load({ url: `https://127.0.0.1:${port}/`, connections: 4, durationSeconds: 0.3, insecure: true }, h2load!);
+  t.same([...protocols], ['2.0'], 'every request came over HTTP/2');
+  t.ok(result.requests > 0, `completed ${result.requests} requests`);
+  t.ok(result.requests <= served, 'no more completions than the server answered');
+  t.ok(result.requestsPerSecond > 0);
+  t.ok(result.latencyMsP50 > 0 && result.latencyMsP99 >= result.latencyMsP50, `p50 ${result.latencyMsP50} ms ≤ p99 ${result.latencyMsP99} ms`);
+  t.equal(result.errors, 0);
+  t.equal(result.non2xx, 0);
+});
+
+t.test('refuses to report a peer that does not negotiate h2 as an HTTP/2 result', { skip: skipH2 }, async (t) => {
+  const certificate = createTestCertificate({ hostnames: ['localhost'] });
+  t.teardown(() => certificate.cleanup());
+  const server = https.createServer({ cert: certificate.cert, key: certificate.key }, (_req, res) => res.end('hello world'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const { port } = server.address() as AddressInfo;
+  await t.rejects(runH2load({ url: `https://127.0.0.1:${port}/`, connections: 2, durationSeconds: 0.2, insecure: true }, h2load!), /did not negotiate h2/);
+});

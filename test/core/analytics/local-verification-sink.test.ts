@@ -1,0 +1,92 @@
+import t, { type Test } from 'tap';
+import { LocalVerificationSink } from '../../../core/analytics/local-verification-sink.ts';
+import { openDatabase } from '../../../core/db/database.ts';
+import { migrate } from '../../../core/db/migrate.ts';
+import { insertApi } from '../../../core/db/queries/apis.ts';
+import { insertKeySpace } from '../../../core/db/queries/key-spaces.ts';
+import { listKeyVerifications, type KeyVerificationEvent } from '../../../core/db/queries/key-verifications.ts';
+import { getKeyById, insertKey, markKeyUsed } from '../../../core/db/queries/keys.ts';
+import { insertWorkspace } from '../../../core/db/queries/workspaces.ts';
+
+async function setup(t: Test) {
+  const db = await openDatabase(':memory:');
+  t.teardown(() => db.close());
+  await migrate(db);
+  await insertWorkspace(db, { id: 'ws_1', name: 'ws', createdAtMs: 1 });
+  await insertKeySpace(db, { id: 'ks_1', workspaceId: 'ws_1', createdAtMs: 1 });
+  await insertApi(db, { id: 'api_1', workspaceId: 'ws_1', name: 'api', keySpaceId: 'ks_1', createdAtMs: 1 });
+  for (const id of ['key_a', 'key_b']) {
+    await insertKey(db, { id, keySpaceId: 'ks_1', workspaceId: 'ws_1', hash: 'hash_' + id, start: 'x', createdAtMs: 1 });
+  }
+  return db;
+}
+
+function event(keyId: string, timeMs: number, outcome = 'VALID'): KeyVerificationEvent {
+  return { requestId: 'req_1', timeMs, workspaceId: 'ws_1', keySpaceId: 'ks_1', keyId, outcome, tags: ['t=1'], spentCredits: 0, latencyMs: 0.5, region: 'test' };
+}
+
+t.test('writes buffered events on flush and moves last_used_at forward only', async (t) => {
+  const db = await setup(t);
+  const sink = new LocalVerificationSink({ db, flushIntervalMs: 0 });
+  t.teardown(() => sink.close());
+  sink.record(event('key_a', 1000));
+  sink.record(event('key_a', 3000, 'RATE_LIMITED'));
+  sink.record(event('key_b', 2000));
+  t.equal(sink.buffered, 3);
+  t.same(await listKeyVerifications(db, { workspaceId: 'ws_1' }), [], 'nothing written before a flush');
+  await sink.flush();
+  const written = await listKeyVerifications(db, { workspaceId: 'ws_1' });
+  t.equal(written.length, 3);
+  t.same(written.find((row) => row.outcome === 'RATE_LIMITED')?.tags, ['t=1']);
+  t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 3000, 'newest event per key');
+  t.equal((await getKeyById(db, 'key_b'))?.lastUsedAtMs, 2000);
+  await markKeyUsed(db, 'key_b', 9000);
+  sink.record(event('key_b', 5000));
+  await sink.flush();
+  t.equal((await getKeyById(db, 'key_b'))?.lastUsedAtMs, 9000, 'an older event never moves it back');
+  t.same(sink.stats, { recorded: 4, written: 4, dropped: 0, failedBatches: 0 });
+});
+
+t.test('a full buffer drops new events and counts them; reaching the batch size flushes without a timer', async (t) => {
+  const db = await setup(t);
+  const sink = new LocalVerificationSink({ db, flushIntervalMs: 0, maxBufferedEvents: 3, batchSize: 3 });
+  t.teardown(() => sink.close());
+  sink.record(event('key_a', 1));
+  sink.record(event('key_a', 2));
+  t.equal(sink.buffered, 2);
+  sink.record(event('key_a', 3)); // reaches the batch size: a flush starts on its own
+  const deadline = Date.now() + 5000;
+  while (sink.stats.written < 3 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(sink.stats.written, 3, 'written without flush() or a timer');
+  t.equal((await listKeyVerifications(db, { workspaceId: 'ws_1' })).length, 3);
+
+  const tiny = new LocalVerificationSink({ db, flushIntervalMs: 0, maxBufferedEvents: 2, batchSize: 10 });
+  tiny.record(event('key_b', 1));
+  tiny.record(event('key_b', 2));
+  tiny.record(event('key_b', 3));
+  t.equal(tiny.stats.dropped, 1, 'the third event did not fit');
+  await tiny.close();
+  t.equal((await listKeyVerifications(db, { workspaceId: 'ws_1', keyId: 'key_b' })).length, 2, 'close flushed the rest');
+  tiny.record(event('key_b', 4));
+  t.equal(tiny.stats.dropped, 2, 'events after close are dropped');
+});
+
+t.test('a failed write drops the batch and counts it instead of growing without bound', async (t) => {
+  const db = await setup(t);
+  const sink = new LocalVerificationSink({ db, flushIntervalMs: 0 });
+  sink.record(event('key_a', 1));
+  await db.close();
+  await sink.flush();
+  t.same(sink.stats, { recorded: 1, written: 0, dropped: 1, failedBatches: 1 });
+  t.equal(sink.buffered, 0);
+});
+
+t.test('the interval timer flushes on its own', async (t) => {
+  const db = await setup(t);
+  const sink = new LocalVerificationSink({ db, flushIntervalMs: 5 });
+  t.teardown(() => sink.close());
+  sink.record(event('key_a', 42));
+  const deadline = Date.now() + 5000;
+  while (sink.stats.written === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(sink.stats.written, 1);
+});

@@ -1,0 +1,76 @@
+/**
+ * Shared helpers of the proxy tests: loopback origins that close every socket they opened, a
+ * small HTTP client that returns status, headers and body, and a deadline-bounded poll.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { ProxyServer } from '../../proxy/proxy-server.ts';
+import type { ProxyServerOptions, ProxyListenOptions } from '../../proxy/proxy-server.ts';
+
+/** A running origin server on 127.0.0.1. */
+export interface TestOrigin {
+  server: http.Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP/1.1 origin with `handler`; `close()` destroys every socket it accepted. */
+export async function startOrigin(handler: http.RequestListener, configure?: (server: http.Server) => void): Promise<TestOrigin> {
+  const server = http.createServer({ requestTimeout: 0 }, handler);
+  configure?.(server);
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Starts a proxy on one `http` listener; returns it with its base URL. */
+export async function startProxy<Ctx>(options: ProxyServerOptions<Ctx>, listen: ProxyListenOptions = {}): Promise<{ proxy: ProxyServer<Ctx>; port: number; url: string }> {
+  const proxy = new ProxyServer(options);
+  const address = await proxy.listen(listen);
+  return { proxy, port: address.port, url: `http://127.0.0.1:${address.port}` };
+}
+
+/** A response read to the end. */
+export interface TestResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  rawHeaders: string[];
+  body: string;
+}
+
+/** Sends one request over a fresh connection and reads the whole response. */
+export function request(url: string, options: http.RequestOptions & { body?: string | Buffer } = {}): Promise<TestResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { agent: false, ...options }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, rawHeaders: res.rawHeaders, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Polls `check` until it returns true or `timeoutMs` (default 5 000) passes; then throws. */
+export async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
