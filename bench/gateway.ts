@@ -17,6 +17,13 @@
  * "KeyAuth + RateLimit costs ≤ 15 % of plain-proxy throughput" holds for the medians.
  *
  *   npx node bench/gateway.ts [--duration-seconds 3] [--rounds 3] [--connections 20] [--keys 10000]
+ *                             [--cases keys-rl] [--cpu-prof-dir DIR]
+ *
+ * `--cases` keeps only the cases whose host contains one of the comma-separated words (the plain
+ * proxy always runs: it is the baseline). `--cpu-prof-dir` runs the gateway child with
+ * `--cpu-prof` (sampling every 100 µs, which itself costs CPU: compare cases within one profiled
+ * run only) and writes its `.cpuprofile` there when the run ends (Chrome DevTools' Performance
+ * panel opens it); profile few cases at a time (`--cases`) to keep it readable.
  */
 import { execFileSync, fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -60,12 +67,17 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
       connections: { type: 'string', default: '20' },
       keys: { type: 'string', default: '10000' },
+      cases: { type: 'string' },
+      'cpu-prof-dir': { type: 'string' },
     },
   });
   const durationSeconds = positiveNumber('duration-seconds', values['duration-seconds']);
   const rounds = Math.floor(positiveNumber('rounds', values.rounds));
   const connections = Math.floor(positiveNumber('connections', values.connections));
   const keyCount = Math.floor(positiveNumber('keys', values.keys));
+  const caseWords = values.cases?.split(',').map((word) => word.trim()).filter((word) => word !== '');
+  const cases = CASES.filter((item) => item === CASES[0] || caseWords === undefined || caseWords.some((word) => item.host.includes(word)));
+  const profileDir = values['cpu-prof-dir'];
 
   const canPin = existsSync(TASKSET) && cpus().length >= 2;
   // Pin this process first: the origin forked next inherits core 1, the gateway is moved to core 0.
@@ -74,15 +86,16 @@ async function main(): Promise<void> {
   let gateway: ChildProcess | undefined;
   try {
     const originUrl = await firstMessage<string>(origin);
-    gateway = fork(HERE, ['--gateway', originUrl, String(keyCount)]);
+    const execArgv = profileDir === undefined ? process.execArgv : [...process.execArgv, '--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', profileDir];
+    gateway = fork(HERE, ['--gateway', originUrl, String(keyCount)], { execArgv });
     const gatewayPinned = previousAffinity !== undefined && setAffinity(gateway.pid!, GATEWAY_CORE) !== undefined;
     const { url, credentials } = await firstMessage<{ url: string; credentials: Credentials }>(gateway);
     const pinning = gatewayPinned ? `gateway pinned to core ${GATEWAY_CORE}, origin + load on core ${LOAD_CORE}` : 'not pinned (no taskset or < 2 cores)';
     console.log(`gateway bench: ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, ${durationSeconds} s per case × ${rounds} round(s) (interleaved, warm-up before each), ${connections} connections, N = ${keyCount}; ${pinning}`);
 
-    const results = new Map<BenchCase, ChildMeasurement[]>(CASES.map((item) => [item, []]));
+    const results = new Map<BenchCase, ChildMeasurement[]>(cases.map((item) => [item, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const item of CASES) {
+      for (const item of cases) {
         // measureChildServer warms this case up first (JIT, pools, caches), then measures it.
         const measurement = await measureChildServer(gateway, { url, requests: [caseRequest(item, credentials)] }, durationSeconds, connections);
         results.get(item)!.push(measurement);
@@ -91,6 +104,8 @@ async function main(): Promise<void> {
     printTable(results);
   } finally {
     origin.kill();
+    // A profiled child writes its profile only when it exits by itself.
+    if (profileDir !== undefined && gateway !== undefined) await stopGracefully(gateway);
     gateway?.kill();
     if (previousAffinity !== undefined) setAffinity(process.pid, previousAffinity);
   }
@@ -120,8 +135,7 @@ function printTable(results: Map<BenchCase, ChildMeasurement[]>): void {
   console.log('\n(medians over the rounds; CPU = the gateway child\'s user + system time per request; a negative cost = faster/cheaper than plain, i.e. noise)');
   console.log('| case | req/s | req/s min–max | p50 ms | p99 ms | gateway CPU µs/req | cost vs plain (req/s) | cost vs plain (CPU) | non-2xx/errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const throughputCost = new Map<BenchCase, number>();
-  for (const item of CASES) {
-    const measurements = results.get(item)!;
+  for (const [item, measurements] of results) {
     const rps = medianOf(measurements, 'requestsPerSecond');
     const cpu = medianOf(measurements, 'cpuMicrosPerRequest');
     throughputCost.set(item, 1 - rps / plainRps);
@@ -130,8 +144,9 @@ function printTable(results: Map<BenchCase, ChildMeasurement[]>): void {
     const roundRps = measurements.map((measurement) => Math.round(measurement.requestsPerSecond));
     console.log(`| ${item.name} | ${Math.round(rps)} | ${Math.min(...roundRps)}–${Math.max(...roundRps)} | ${medianOf(measurements, 'latencyMsP50')} | ${medianOf(measurements, 'latencyMsP99')} | ${cpu.toFixed(1)} | ${isPlain ? '—' : signedPercent(1 - rps / plainRps)} | ${isPlain ? '—' : signedPercent(cpu / plainCpu - 1)} | ${errors} |`);
   }
-  const goalCases = CASES.filter((item) => item.host === 'keys-rl.bench');
+  const goalCases = [...results.keys()].filter((item) => item.host === 'keys-rl.bench');
   const verdicts = goalCases.map((item) => `${item.name.replace('+ KeyAuth + RateLimit (', '').replace(')', '')}: ${signedPercent(throughputCost.get(item)!)}`);
+  if (goalCases.length === 0) return;
   const holds = goalCases.every((item) => throughputCost.get(item)! <= MAX_KEYAUTH_RATELIMIT_COST);
   console.log(`\ngoal "KeyAuth + RateLimit costs ≤ ${MAX_KEYAUTH_RATELIMIT_COST * 100} % of plain-proxy throughput" (median req/s): ${holds ? 'HOLDS' : 'DOES NOT HOLD'} (${verdicts.join(', ')})`);
 }
@@ -197,10 +212,24 @@ async function serveGateway(originUrl: string, keyCount: number): Promise<void> 
   // The harness's verifier runs on a TestClock; its cache never expires during the run, so warm it.
   for (const key of keys) await harness.deps.keyVerifier.verify({ key }, { workspaceId: harness.workspaceId });
   const proxy = new ProxyServer({ hooks: new SentinelHooks({ deployments: resolver }) });
+  // Asked by the parent when it profiles this child: exit normally so `--cpu-prof` writes the file.
+  process.on('message', (message) => {
+    if (message === 'exit') process.exit(0);
+  });
   // Registered only now so the parent's CPU questions do not race the ready message below.
   answerCpuRequests();
   const address = await proxy.listen({ protocol: 'http', port: 0, host: '127.0.0.1' });
   process.send!({ url: `http://127.0.0.1:${address.port}`, credentials: { keys, tokens } });
+}
+
+/** Asks a profiled child to exit by itself and waits (bounded) until it has. */
+async function stopGracefully(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.send('exit');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, 10_000); })]);
+  clearTimeout(timer);
 }
 
 function firstMessage<T>(child: ChildProcess): Promise<T> {

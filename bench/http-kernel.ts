@@ -8,7 +8,8 @@
  *
  * Variants: `bare` (node:http), `kernel` (HttpServer with the access log on, written to
  * /dev/null, and metrics), `kernel-quiet` (HttpServer with the logger at `warn`, so no access
- * log line). With several rounds the variants alternate and medians are printed.
+ * log line), `kernel-quiet-node-parser` (the same on node:http's parser instead of keygate's own
+ * HTTP/1.1 path). With several rounds the variants alternate and medians are printed.
  *
  * On a shared machine req/s swings with the neighbours' load, so the server's own CPU time per
  * request (user + system, read in the server process) is printed too: its ratio is the steadier
@@ -23,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { answerCpuRequests, formatComparisonRow, measureChildServer, type ChildMeasurement } from './harness/child-server-bench.ts';
 
-const VARIANTS = ['bare', 'kernel', 'kernel-quiet'] as const;
+const VARIANTS = ['bare', 'kernel', 'kernel-quiet', 'kernel-quiet-node-parser'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const HELLO = { hello: 'world' };
@@ -90,7 +91,7 @@ async function serve(variant: Variant): Promise<void> {
       level: variant === 'kernel' ? 'info' : 'warn',
       destination: pino.destination({ dest: '/dev/null', sync: false }),
     });
-    const server = new HttpServer({ logger, metrics: new Metrics() });
+    const server = new HttpServer({ logger, metrics: new Metrics(), http1Parser: variant === 'kernel-quiet-node-parser' ? 'node' : 'keygate' });
     server.route('GET', '/hello', () => ({ body: HELLO }));
     port = (await server.listen({ port: 0, host: '127.0.0.1' })).port;
   }

@@ -87,7 +87,7 @@ export function devGateway(args: CommandArgs, io: CliIo): (host: GatewayHost) =>
           region: settings.region,
           maxHops: settings.maxHops,
           watch: settings.watch && file !== undefined && certificateNote === '',
-          proxy: { trustedProxies: settings.trustedProxies, totalTimeoutMs: settings.requestTimeoutMs },
+          proxy: { trustedProxies: settings.trustedProxies, totalTimeoutMs: settings.requestTimeoutMs, engine: settings.engine },
           logger: host.logger,
           metrics: host.metrics,
         },

@@ -20,6 +20,8 @@ export type { ListenerOptions, ListenerProtocol } from './listener.ts';
 export type { ForwardingEngine, UpstreamController, UpstreamDispatch, UpstreamHandler } from './forward/forwarding-engine.ts';
 export { UndiciEngine, UNDICI_ENGINE_DEFAULTS } from './forward/undici-engine.ts';
 export type { UndiciEngineOptions } from './forward/undici-engine.ts';
+export { createForwardingEngine, DEFAULT_FORWARDING_ENGINE, FORWARDING_ENGINE_NAMES } from './forward/create-forwarding-engine.ts';
+export type { ForwardingEngineName } from './forward/create-forwarding-engine.ts';
 export { RawHttp1Engine, RAW_HTTP1_ENGINE_DEFAULTS } from './forward/raw-http1-engine.ts';
 export type { RawHttp1EngineOptions } from './forward/raw-http1-engine.ts';
 export { Http1ResponseParser, Http1ParseError, HTTP1_PARSER_DEFAULTS } from './forward/http1-response-parser.ts';

@@ -44,6 +44,23 @@ export const LISTENER_DEFAULTS = {
   maxConcurrentStreams: 250,
 } as const;
 
+/**
+ * Node ≥ 24.12: an HTTP/1.1 request without Content-Length or Transfer-Encoding (no body) gets an
+ * already-ended body stream, skipping the per-request Readable end/dump ticks (a few percent of
+ * a proxied request's CPU). The proxy reads a body only when one of those headers is present
+ * (`ProxySession`), so nothing waits for events such a request no longer emits. Older Nodes
+ * ignore the unknown option. (Not yet in @types/node, hence the spread.)
+ */
+const OPTIMIZE_EMPTY_REQUESTS = { optimizeEmptyRequests: true } as const;
+
+/**
+ * No Nagle on accepted sockets (net.Server's `noDelay`, applied to the TCP handle; `http`'s own
+ * option does the same): a response that leaves as more than one segment (several TLS records,
+ * HTTP/2 frames) must not wait for the client's delayed ACK, tens of ms, before its last one.
+ * Not in the http2 option types, hence the spread.
+ */
+const NO_DELAY = { noDelay: true } as const;
+
 /** The request and upgrade handlers a listener feeds (a `PhaseRunner` provides both). */
 export interface ListenerHandlers {
   handleRequest(req: DownstreamRequest, res: DownstreamResponse): void;
@@ -64,6 +81,7 @@ export function createListener(handlers: ListenerHandlers, options: ListenerOpti
         keepAliveTimeout: idleTimeoutMs,
         maxHeaderSize: maxHeaderBytes,
         noDelay: true,
+        ...OPTIMIZE_EMPTY_REQUESTS,
       }, handlers.handleRequest as http.RequestListener);
       server.on('upgrade', handlers.handleUpgrade);
       server.on('clientError', onClientError);
@@ -75,6 +93,8 @@ export function createListener(handlers: ListenerHandlers, options: ListenerOpti
       const server = http2.createSecureServer({
         ...options.certificates.serverOptions(alpn),
         allowHTTP1: alpn.includes('http/1.1'),
+        ...OPTIMIZE_EMPTY_REQUESTS,
+        ...NO_DELAY,
         maxSessionMemory: 32,
         settings,
       }, handlers.handleRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
@@ -92,7 +112,7 @@ export function createListener(handlers: ListenerHandlers, options: ListenerOpti
       return server;
     }
     case 'h2c': {
-      const server = http2.createServer({ maxSessionMemory: 32, settings },
+      const server = http2.createServer({ maxSessionMemory: 32, settings, ...NO_DELAY },
         handlers.handleRequest as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
       server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(idleTimeoutMs, () => session.close()));
       return server;

@@ -8,21 +8,25 @@
 import type { Duplex } from 'node:stream';
 import { Fault } from '../core/fault.ts';
 import { newRequestId } from '../core/id.ts';
+import { createForwardingEngine } from './forward/create-forwarding-engine.ts';
+import type { ForwardingEngineName } from './forward/create-forwarding-engine.ts';
 import type { ForwardingEngine } from './forward/forwarding-engine.ts';
 import { normalizeAddress, TrustedProxies } from './forward/trusted-proxies.ts';
-import { UndiciEngine } from './forward/undici-engine.ts';
 import type {
   ConnectFailureDecision, FailureResponseDecision, FilterOutcome, MaybePromise, ProxyHooks, UpstreamResponse,
 } from './hooks.ts';
 import type { HttpPeer } from './http-peer.ts';
-import { ProxySession } from './proxy-session.ts';
+import { ProxySession, SessionDeadlines } from './proxy-session.ts';
 import type { DownstreamRequest, DownstreamResponse } from './proxy-session.ts';
 import type { SessionRuntime } from './session-runtime.ts';
 
 /** Options of {@link PhaseRunner}; every bound has a named default in {@link PHASE_RUNNER_DEFAULTS}. */
 export interface PhaseRunnerOptions {
-  /** The forwarding engine (default: a new `UndiciEngine`, closed by `close()`). */
-  engine?: ForwardingEngine;
+  /**
+   * The forwarding engine: an instance (closed by whoever made it), or a name (`raw`, `undici`)
+   * for a new one the runner owns and closes in `close()`. Default `raw` (`RawHttp1Engine`).
+   */
+  engine?: ForwardingEngine | ForwardingEngineName;
   /** IPs / CIDRs of proxies in front of us whose `X-Forwarded-*` are kept and appended to (default none). */
   trustedProxies?: readonly string[];
   /** Header carrying the request id upstream and downstream (default `x-keygate-request-id`; null = none). */
@@ -67,6 +71,7 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
   readonly trustedProxies: TrustedProxies;
   readonly requestIdHeader: string | undefined;
   readonly totalTimeoutMs: number;
+  readonly deadlines: SessionDeadlines;
   readonly headersTimeoutMs: number;
   readonly bodyIdleTimeoutMs: number;
   readonly maxConnectAttempts: number;
@@ -105,12 +110,14 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
     this.#failToProxy = hooks.failToProxy?.bind(hooks);
     this.#logging = hooks.logging?.bind(hooks);
 
-    this.#ownsEngine = options.engine === undefined;
-    this.engine = options.engine ?? new UndiciEngine();
+    const engine = options.engine;
+    this.#ownsEngine = engine === undefined || typeof engine === 'string';
+    this.engine = engine === undefined || typeof engine === 'string' ? createForwardingEngine(engine) : engine;
     this.trustedProxies = new TrustedProxies(options.trustedProxies ?? []);
     const requestIdHeader = options.requestIdHeader === undefined ? PHASE_RUNNER_DEFAULTS.requestIdHeader : options.requestIdHeader;
     this.requestIdHeader = requestIdHeader === null ? undefined : requestIdHeader.toLowerCase();
     this.totalTimeoutMs = options.totalTimeoutMs ?? PHASE_RUNNER_DEFAULTS.totalTimeoutMs;
+    this.deadlines = new SessionDeadlines(Math.max(this.totalTimeoutMs, 1));
     this.headersTimeoutMs = options.headersTimeoutMs ?? PHASE_RUNNER_DEFAULTS.headersTimeoutMs;
     this.bodyIdleTimeoutMs = options.bodyIdleTimeoutMs ?? PHASE_RUNNER_DEFAULTS.bodyIdleTimeoutMs;
     this.maxConnectAttempts = options.maxConnectAttempts ?? PHASE_RUNNER_DEFAULTS.maxConnectAttempts;
@@ -124,7 +131,8 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
   readonly handleRequest = (req: DownstreamRequest, res: DownstreamResponse): void => {
     const session = new ProxySession(this, req, res);
     (res as unknown as Record<symbol, ProxySession>)[SESSION] = session;
-    res.once('close', onResponseClose);
+    // `on`, not `once`: a response closes once, and `once` allocates a wrapper per request.
+    res.on('close', onResponseClose);
     this.#start(session);
   };
 

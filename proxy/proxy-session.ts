@@ -51,8 +51,6 @@ const STATE_DONE = 2;
 
 /** One request through the proxy; created by the runner per request, never by hooks. */
 export class ProxySession implements UpstreamHandler {
-  /** `req_…`, on the error page, the upstream request and the downstream response. */
-  readonly requestId: string;
   /** The raw downstream request (escape hatch; prefer the accessors). */
   readonly req: DownstreamRequest;
   /** The raw downstream response; undefined for an HTTP/1.1 upgrade (see `socket`). */
@@ -67,7 +65,7 @@ export class ProxySession implements UpstreamHandler {
   connectAttempts = 0;
   /** The peer of the current or last attempt. */
   peer: HttpPeer | undefined;
-  /** The request sent upstream (set after `upstreamPeer`). */
+  /** The request sent upstream (set after `upstreamPeer`; change its fields, do not replace it). */
   upstreamRequest: UpstreamRequest | undefined;
   /** The response status sent downstream (0 until a head was written). */
   responseStatus = 0;
@@ -77,6 +75,7 @@ export class ProxySession implements UpstreamHandler {
   readonly startedAtMs: number;
 
   readonly #runtime: SessionRuntime;
+  #requestId: string | undefined;
   readonly #upgradeHead: Buffer | undefined;
   #state = STATE_FILTERING;
   #peers: readonly HttpPeer[] = [];
@@ -86,7 +85,9 @@ export class ProxySession implements UpstreamHandler {
   #headWritten = false;
   #downstreamGone = false;
   #extraHeaders: string[] | undefined;
-  #timer: NodeJS.Timeout | undefined;
+  /** This session's place in the runner's total-timeout list while the timeout runs. */
+  #deadline: SessionDeadline | undefined;
+  #drainListener: (() => void) | undefined;
   #host: string | undefined;
   #pendingChunks: Buffer[] | undefined;
   #upstreamSocket: Duplex | undefined;
@@ -97,6 +98,10 @@ export class ProxySession implements UpstreamHandler {
   #closeConnection = false;
   #requestCapture: BodyCaptureState | undefined;
   #responseCapture: BodyCaptureState | undefined;
+  /** Response body bytes still to come when the upstream sent a Content-Length (else NaN). */
+  #responseBytesLeft = Number.NaN;
+  /** The chunk that completes a Content-Length body, held for `end(chunk)`: one write, no extra tick. */
+  #lastChunk: Buffer | undefined;
 
   constructor(runtime: SessionRuntime, req: DownstreamRequest, res: DownstreamResponse | undefined, upgradeSocket?: Duplex, upgradeHead?: Buffer) {
     this.#runtime = runtime;
@@ -105,8 +110,20 @@ export class ProxySession implements UpstreamHandler {
     this.upgradeSocket = upgradeSocket;
     this.#upgradeHead = upgradeHead;
     this.upgrade = upgradeSocket === undefined ? undefined : (req.headers.upgrade as string | undefined);
-    this.requestId = runtime.inboundRequestId?.(req) ?? runtime.newRequestId();
     this.startedAtMs = performance.now();
+  }
+
+  /**
+   * `req_…` (or a trusted previous hop's id), on the error page, the upstream request and the
+   * downstream response. Made on first use: a proxy that sends no id header and never logs one
+   * never pays for it.
+   */
+  get requestId(): string {
+    if (this.#requestId === undefined) {
+      const runtime = this.#runtime;
+      this.#requestId = runtime.inboundRequestId?.(this.req) ?? runtime.newRequestId();
+    }
+    return this.#requestId;
   }
 
   // ---- request accessors (for hooks) -------------------------------------------------------
@@ -271,9 +288,20 @@ export class ProxySession implements UpstreamHandler {
       headers['x-forwarded-proto'] = this.tls ? 'https' : 'http';
     }
     if (runtime.requestIdHeader !== undefined) headers[runtime.requestIdHeader] = this.requestId;
-    const request: UpstreamRequest = { method: this.method, path: this.path, headers };
-    this.upstreamRequest = request;
-    return request;
+    // One object is both what the hooks may change and what the engine is given: hooks see the
+    // UpstreamRequest fields; the rest is filled in by startForwarding.
+    const dispatch: UpstreamDispatch = {
+      method: this.method,
+      path: this.path,
+      headers,
+      body: null,
+      upgrade: this.upgrade,
+      headersTimeoutMs: runtime.headersTimeoutMs,
+      bodyIdleTimeoutMs: this.upgrade === undefined ? runtime.bodyIdleTimeoutMs : 0,
+    };
+    this.#dispatch = dispatch;
+    this.upstreamRequest = dispatch;
+    return dispatch;
   }
 
   /** Called by the runner after the request phases: starts the first upstream attempt. */
@@ -285,9 +313,8 @@ export class ProxySession implements UpstreamHandler {
       return;
     }
     this.#state = STATE_FORWARDING;
-    const runtime = this.#runtime;
     this.#startTotalTimer();
-    const request = this.upstreamRequest!;
+    const request = this.#dispatch!;
     let body: Readable | null = null;
     const buffered = this.#bufferedBody;
     if (buffered !== undefined) {
@@ -306,15 +333,7 @@ export class ProxySession implements UpstreamHandler {
         body = tap;
       }
     }
-    this.#dispatch = {
-      method: request.method,
-      path: request.path,
-      headers: request.headers,
-      body,
-      upgrade: this.upgrade,
-      headersTimeoutMs: runtime.headersTimeoutMs,
-      bodyIdleTimeoutMs: this.upgrade === undefined ? runtime.bodyIdleTimeoutMs : 0,
-    };
+    this.#dispatch!.body = body;
     this.#attempt();
   }
 
@@ -401,7 +420,10 @@ export class ProxySession implements UpstreamHandler {
       this.#writeUpstreamHead(response);
       const chunks = this.#pendingChunks!;
       this.#pendingChunks = undefined;
-      for (const chunk of chunks) this.#writeBody(chunk);
+      for (const chunk of chunks) {
+        this.#responseBytesLeft -= chunk.length;
+        this.#writeBody(chunk);
+      }
       if (this.#responseEnded) this.#endBody(undefined);
       else controller.resume();
     }, (err: unknown) => this.fail(Fault.from(err, 'err:frontline:platform:internal_server_error')));
@@ -413,6 +435,15 @@ export class ProxySession implements UpstreamHandler {
       this.#pendingChunks.push(chunk);
       return;
     }
+    // Both engines end a Content-Length body in the same tick as its last chunk: keeping that chunk
+    // for `end(chunk)` writes head, body and end together (for small bodies, one socket write).
+    const left = this.#responseBytesLeft - chunk.length;
+    if (left === 0) {
+      this.#lastChunk = chunk;
+      this.#responseBytesLeft = 0;
+      return;
+    }
+    this.#responseBytesLeft = left;
     if (!this.#writeBody(chunk)) controller.pause();
   }
 
@@ -506,7 +537,12 @@ export class ProxySession implements UpstreamHandler {
     // Node holds a head back until the first body write. A streamed response (no length: SSE,
     // chunked, gRPC) may not write for a long time, so its head goes out now. A response with a
     // length gets its body in the same tick almost always: one write instead of two.
-    if (response.headers['content-length'] === undefined && this.res !== undefined) (this.res as ServerResponse).flushHeaders?.();
+    const contentLength = response.headers['content-length'];
+    if (contentLength === undefined) {
+      if (this.res !== undefined) (this.res as ServerResponse).flushHeaders?.();
+    } else if (typeof contentLength === 'string' && this.req.method !== 'HEAD') {
+      this.#responseBytesLeft = Number(contentLength);
+    }
   }
 
   #writeHead(status: number, headers: HeaderMap): void {
@@ -533,7 +569,9 @@ export class ProxySession implements UpstreamHandler {
     const res = this.res as ServerResponse | undefined;
     if (res === undefined) return this.upgradeSocket!.write(chunk);
     if (res.write(chunk)) return true;
-    res.once('drain', this.#onDrain);
+    // Made on the first full buffer only: most responses never need it.
+    this.#drainListener ??= () => this.#controller?.resume();
+    res.once('drain', this.#drainListener);
     return false;
   }
 
@@ -542,12 +580,15 @@ export class ProxySession implements UpstreamHandler {
     this.#state = STATE_DONE;
     this.#downstreamEnded = true;
     const res = this.res;
+    const last = this.#lastChunk;
+    this.#lastChunk = undefined;
     if (res === undefined) {
-      this.upgradeSocket?.end();
+      this.upgradeSocket?.end(last);
       return;
     }
     if (trailers !== undefined && hasKeys(trailers)) res.addTrailers(trailers as Record<string, string>);
-    res.end();
+    if (last === undefined) res.end();
+    else res.end(last);
   }
 
   #writeErrorPage(fault: Fault): void {
@@ -584,25 +625,98 @@ export class ProxySession implements UpstreamHandler {
 
   #startTotalTimer(): void {
     const runtime = this.#runtime;
-    if (this.#timer === undefined && runtime.totalTimeoutMs > 0 && this.upgrade === undefined) {
-      this.#timer = setTimeout(this.#onTotalTimeout, runtime.totalTimeoutMs);
+    if (this.#deadline === undefined && runtime.totalTimeoutMs > 0 && this.upgrade === undefined) {
+      this.#deadline = runtime.deadlines.add(this);
     }
   }
 
   #clearTimer(): void {
-    if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
-      this.#timer = undefined;
+    const deadline = this.#deadline;
+    if (deadline !== undefined) {
+      this.#deadline = undefined;
+      this.#runtime.deadlines.remove(deadline);
     }
   }
 
-  readonly #onDrain = (): void => {
-    this.#controller?.resume();
-  };
-
-  readonly #onTotalTimeout = (): void => {
-    this.#timer = undefined;
+  /** Called by the runner's {@link SessionDeadlines} when the total timeout is reached → 504. */
+  totalTimeoutReached(): void {
+    this.#deadline = undefined;
     this.fail(Fault.expected('err:user:bad_request:request_timeout', { source: 'internal', internalMessage: `total timeout of ${this.#runtime.totalTimeoutMs} ms reached` }));
+  }
+}
+
+/** One session's entry in {@link SessionDeadlines}. */
+export interface SessionDeadline {
+  readonly session: ProxySession;
+  /** `performance.now()` ms at which the session times out. */
+  readonly atMs: number;
+  previous: SessionDeadline | undefined;
+  next: SessionDeadline | undefined;
+}
+
+/**
+ * The total timeouts of one runner's sessions, on one timer instead of one `setTimeout` (and
+ * `clearTimeout`) per request. Every session of a runner has the same timeout, so the order
+ * sessions start in is the order they expire in: entries form a doubly linked list, a finished
+ * session unlinks in O(1), and the timer only ever looks at the head. The timer waits for the
+ * head's deadline but at least `timeoutMs / 10` (≤ 1 s), so under load it fires about once per
+ * that period and a timeout is late by no more than it. Unref'd: it never holds a process open.
+ */
+export class SessionDeadlines {
+  readonly timeoutMs: number;
+  readonly #minimumWaitMs: number;
+  #head: SessionDeadline | undefined;
+  #tail: SessionDeadline | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  /** `timeoutMs`: the runner's total timeout (> 0). */
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+    this.#minimumWaitMs = Math.min(1000, Math.max(1, timeoutMs / 10));
+  }
+
+  /** Starts `session`'s timeout; pass the entry to `remove` when it ends first. Per request. */
+  add(session: ProxySession): SessionDeadline {
+    const entry: SessionDeadline = { session, atMs: performance.now() + this.timeoutMs, previous: this.#tail, next: undefined };
+    if (this.#tail === undefined) this.#head = entry;
+    else this.#tail.next = entry;
+    this.#tail = entry;
+    if (this.#timer === undefined) this.#arm(this.timeoutMs);
+    return entry;
+  }
+
+  /** Stops an entry's timeout (the session ended). Per request; O(1). */
+  remove(entry: SessionDeadline): void {
+    const { previous, next } = entry;
+    if (previous === undefined && this.#head !== entry) return; // already removed
+    if (previous === undefined) this.#head = next;
+    else previous.next = next;
+    if (next === undefined) this.#tail = previous;
+    else next.previous = previous;
+    entry.previous = undefined;
+    entry.next = undefined;
+  }
+
+  #arm(waitMs: number): void {
+    this.#timer = setTimeout(this.#expire, Math.max(waitMs, this.#minimumWaitMs));
+    this.#timer.unref();
+  }
+
+  readonly #expire = (): void => {
+    this.#timer = undefined;
+    const nowMs = performance.now();
+    try {
+      let head = this.#head;
+      while (head !== undefined && head.atMs <= nowMs) {
+        this.remove(head);
+        head.session.totalTimeoutReached();
+        head = this.#head;
+      }
+    } finally {
+      // Even if one session's failure threw, the others keep their timer.
+      const head = this.#head;
+      if (head !== undefined && this.#timer === undefined) this.#arm(head.atMs - nowMs);
+    }
   };
 }
 

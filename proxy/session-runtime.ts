@@ -8,7 +8,7 @@ import type { ForwardingEngine } from './forward/forwarding-engine.ts';
 import type { TrustedProxies } from './forward/trusted-proxies.ts';
 import type { ConnectFailureDecision, FailureResponseDecision, UpstreamResponse } from './hooks.ts';
 import type { HttpPeer } from './http-peer.ts';
-import type { DownstreamRequest, ProxySession } from './proxy-session.ts';
+import type { DownstreamRequest, ProxySession, SessionDeadlines } from './proxy-session.ts';
 
 /** Settings and phase entry points shared by every session of one runner. */
 export interface SessionRuntime {
@@ -17,6 +17,8 @@ export interface SessionRuntime {
   /** Header carrying the request id upstream and downstream; undefined = none. */
   readonly requestIdHeader: string | undefined;
   readonly totalTimeoutMs: number;
+  /** The sessions' total timeouts (one timer for all), used when `totalTimeoutMs` > 0. */
+  readonly deadlines: SessionDeadlines;
   readonly headersTimeoutMs: number;
   readonly bodyIdleTimeoutMs: number;
   readonly maxConnectAttempts: number;

@@ -21,6 +21,7 @@ import { openVault } from '../open-vault.ts';
 import { serveUntilSignal } from '../serve-until-signal.ts';
 import type { ServeLifetime } from '../serve-until-signal.ts';
 import type { IngressConfig } from '../../proxy/frontline/ingress-config.ts';
+import type { ForwardingEngineName } from '../../proxy/forward/create-forwarding-engine.ts';
 import type { HttpPeerOptions } from '../../proxy/http-peer.ts';
 
 /** The contract flags a server needs plus every `frontline.*` key. */
@@ -46,6 +47,8 @@ export const frontlineCommand: Command = {
     + 'redirects everything else to HTTPS with 308. Health: GET /_keygate/health/{live,ready,startup}.\n'
     + '--workers N (frontline.workers; default one per core) serves the ingress from N threads on the\n'
     + 'same ports (SO_REUSEPORT); 1 serves in the main thread. SIGHUP and SIGTERM reach every worker.\n'
+    + '--frontline-engine raw|undici (frontline.engine, KEYGATE_FRONTLINE_ENGINE; default raw) picks how\n'
+    + 'upstreams are spoken to: raw is keygate\'s own HTTP/1.1 client, undici the undici pools.\n'
     + 'Stops gracefully on SIGINT or SIGTERM.',
   options: frontlineOptions(),
   async run(args, io) {
@@ -153,6 +156,7 @@ async function runIngressWorkers(run: IngressRun, workerCount: number): Promise<
         ...(shared.redirectPort === undefined ? {} : { redirectPort: shared.redirectPort }),
         trustedProxies: shared.proxy.trustedProxies,
         requestTimeoutMs: shared.proxy.totalTimeoutMs,
+        engine: shared.proxy.engine,
         drainTimeoutMs: settings.drainTimeoutMs,
         watch: settings.watch && file !== undefined,
       },
@@ -229,7 +233,7 @@ interface SharedFrontlineOptions {
   peerSecret?: string;
   redirectPort?: number;
   peerOptions: HttpPeerOptions;
-  proxy: { trustedProxies: readonly string[]; totalTimeoutMs: number };
+  proxy: { trustedProxies: readonly string[]; totalTimeoutMs: number; engine: ForwardingEngineName };
 }
 
 function sharedFrontlineOptions(config: KeygateConfig, cwd: string): SharedFrontlineOptions {
@@ -245,7 +249,7 @@ function sharedFrontlineOptions(config: KeygateConfig, cwd: string): SharedFront
       ...(peerCa === undefined ? {} : { ca: peerCa }),
       ...(settings.peerServername === undefined ? {} : { servername: settings.peerServername }),
     },
-    proxy: { trustedProxies: settings.trustedProxies, totalTimeoutMs: settings.requestTimeoutMs },
+    proxy: { trustedProxies: settings.trustedProxies, totalTimeoutMs: settings.requestTimeoutMs, engine: settings.engine },
   };
 }
 

@@ -11,7 +11,7 @@ import type { HttpReply } from '../../core/http/interface.ts';
 import type { RequestContext } from '../../core/http/request-context.ts';
 import { faultTypeUrl } from '../../core/fault.ts';
 import type { ApiDependencies } from './dependencies.ts';
-import type { ApiRequest, Endpoint } from './endpoint.ts';
+import type { ApiRequest, Endpoint, EndpointResult } from './endpoint.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { RequestValidator } from './request-validator.ts';
 import { authenticateRootKey, type RootKeyPrincipal } from './root-key-auth.ts';
@@ -75,22 +75,32 @@ export function createApiServer(deps: ApiDependencies, options: ApiServerOptions
 
 function endpointHandler(endpoint: Endpoint, validator: RequestValidator, deps: ApiDependencies) {
   const operationId = endpoint.operationId;
-  return async (ctx: RequestContext): Promise<HttpReply> => {
-    const body = ctx.json();
-    // Validation precedes authentication: a malformed body is a 400 whatever the credentials.
-    validator.validate(operationId, body);
-    const principal = await authenticateRootKey(ctx.headers, deps.keyVerifier, deps.clock);
-    // The workspace throttle counts authenticated requests only: an unauthenticated flood must
-    // not spend a workspace's budget. Its headers stay on the reply whatever the handler answers.
-    // It returns a promise only when it had to wait (a throttled workspace or a cache miss).
-    const throttled = deps.workspaceThrottle.check(principal.workspaceId, ctx);
-    if (throttled !== undefined) await throttled;
-    const result = await endpoint.handler(new EndpointRequest(body, principal, deps, ctx, clientIpOf(ctx, deps.config.trustForwardedFor)));
+  // Each step returns a promise only when it had to wait (a cache miss, a throttled workspace, a
+  // handler that reads the database): a verification of a cached key runs to its reply without
+  // one, inside the event that received the request.
+  const respond = (ctx: RequestContext, result: EndpointResult): HttpReply => {
     // The envelope is written as text around the handler's data: no wrapper objects to build
     // and walk per request. The request id goes through JSON.stringify like any other string.
     let envelope = '{"meta":{"requestId":' + JSON.stringify(ctx.requestId) + '},"data":' + (JSON.stringify(result.data) ?? 'null');
     if (result.pagination !== undefined) envelope += ',"pagination":' + JSON.stringify(result.pagination);
     return { status: 200, contentType: 'application/json', body: envelope + '}' };
+  };
+  const run = (ctx: RequestContext, body: unknown, principal: RootKeyPrincipal): HttpReply | Promise<HttpReply> => {
+    const result = endpoint.handler(new EndpointRequest(body, principal, deps, ctx, clientIpOf(ctx, deps.config.trustForwardedFor)));
+    return result instanceof Promise ? result.then((settled) => respond(ctx, settled)) : respond(ctx, result);
+  };
+  const authorized = (ctx: RequestContext, body: unknown, principal: RootKeyPrincipal): HttpReply | Promise<HttpReply> => {
+    // The workspace throttle counts authenticated requests only: an unauthenticated flood must
+    // not spend a workspace's budget. Its headers stay on the reply whatever the handler answers.
+    const throttled = deps.workspaceThrottle.check(principal.workspaceId, ctx);
+    return throttled === undefined ? run(ctx, body, principal) : throttled.then(() => run(ctx, body, principal));
+  };
+  return (ctx: RequestContext): HttpReply | Promise<HttpReply> => {
+    const body = ctx.json();
+    // Validation precedes authentication: a malformed body is a 400 whatever the credentials.
+    validator.validate(operationId, body);
+    const principal = authenticateRootKey(ctx.headers, deps.keyVerifier, deps.clock, ctx.connection);
+    return principal instanceof Promise ? principal.then((settled) => authorized(ctx, body, settled)) : authorized(ctx, body, principal);
   };
 }
 

@@ -55,7 +55,11 @@ export interface Endpoint<Body = unknown> {
   readonly auth?: 'rootKey';
   /** Error statuses this operation can answer besides 400/401/403/500 (for the OpenAPI document). */
   readonly errorStatuses?: readonly number[];
-  handler(request: ApiRequest<Body>): Promise<EndpointResult>;
+  /**
+   * Runs the operation. Returns the result directly when it needed no wait (keys.verifyKey of a
+   * cached key), else a promise; throws or rejects with a `Fault` for an error answer.
+   */
+  handler(request: ApiRequest<Body>): EndpointResult | Promise<EndpointResult>;
 }
 
 /** Declares an endpoint (identity function that fixes the body type). Called once per endpoint at module load. */

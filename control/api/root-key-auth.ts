@@ -14,6 +14,7 @@ import { Fault } from '../../core/fault.ts';
 import { hashKey } from '../../core/keys/key-hash.ts';
 import type { RootKeyPermissions } from '../../core/rbac/root-key-permissions.ts';
 import { keyStatus, type KeyVerifier } from '../../core/verification/key-verifier.ts';
+import type { VerificationKey } from '../../core/verification/verification-key.ts';
 
 /** The authenticated caller of a protected route. */
 export interface RootKeyPrincipal {
@@ -25,8 +26,19 @@ export interface RootKeyPrincipal {
   readonly permissions: RootKeyPermissions;
 }
 
-/** Authenticates the `authorization` header; throws the faults listed in the file comment. Called per protected request. */
-export async function authenticateRootKey(headers: IncomingHttpHeaders, verifier: KeyVerifier, clock: Clock): Promise<RootKeyPrincipal> {
+/**
+ * The last root key hash per connection: clients send the same root key on every request of a
+ * keep-alive connection, so its SHA-256 is computed once per connection. Keyed weakly by the
+ * connection, so the memo (and the header it came from) goes with it.
+ */
+const hashByConnection = new WeakMap<object, { header: string; hash: string }>();
+
+/**
+ * Authenticates the `authorization` header; throws the faults listed in the file comment. Called
+ * per protected request. `connection` (the request's connection identity, if any) lets the key's
+ * hash be reused across the requests of one connection.
+ */
+export function authenticateRootKey(headers: IncomingHttpHeaders, verifier: KeyVerifier, clock: Clock, connection?: object): RootKeyPrincipal | Promise<RootKeyPrincipal> {
   const header = headers.authorization;
   if (header === undefined || header === '') {
     throw Fault.expected('err:unkey:authentication:missing', {
@@ -38,8 +50,25 @@ export async function authenticateRootKey(headers: IncomingHttpHeaders, verifier
       publicMessage: 'Authorization header must use the Bearer scheme: `Authorization: Bearer <root key>`.',
     });
   }
-  const token = header.slice(7).trim();
-  const entry = await verifier.lookup(hashKey(token));
+  let hash: string;
+  const memo = connection === undefined ? undefined : hashByConnection.get(connection);
+  if (memo !== undefined && memo.header === header) {
+    hash = memo.hash;
+  } else {
+    hash = hashKey(header.slice(7).trim());
+    if (connection !== undefined) hashByConnection.set(connection, { header, hash });
+  }
+  // A cached root key (the common case) is answered without a promise.
+  const entry = verifier.lookupNow(hash);
+  if (entry instanceof Promise) return entry.then((loaded) => principalOf(loaded, clock));
+  return principalOf(entry, clock);
+}
+
+/** The principal of a cached key entry, built once per entry (entries are replaced, never mutated, on reload). */
+const principalByEntry = new WeakMap<VerificationKey, RootKeyPrincipal>();
+
+/** Checks a looked-up entry as a root key; throws the faults of the file comment. */
+function principalOf(entry: VerificationKey | undefined, clock: Clock): RootKeyPrincipal {
   // A normal key used as a bearer token gets exactly the answer of an unknown key.
   if (entry === undefined || entry.rootKeyPermissions === undefined || entry.forWorkspaceId === undefined) throw keyNotFound();
   const status = keyStatus(entry, clock.nowMs());
@@ -55,12 +84,17 @@ export async function authenticateRootKey(headers: IncomingHttpHeaders, verifier
     case 'FORBIDDEN':
       throw Fault.expected('err:unkey:authorization:workspace_disabled', { publicMessage: 'The workspace is disabled.' });
   }
-  return {
-    workspaceId: entry.forWorkspaceId,
-    rootKeyId: entry.keyId,
-    rootKeyName: entry.name,
-    permissions: entry.rootKeyPermissions,
-  };
+  let principal = principalByEntry.get(entry);
+  if (principal === undefined) {
+    principal = {
+      workspaceId: entry.forWorkspaceId,
+      rootKeyId: entry.keyId,
+      rootKeyName: entry.name,
+      permissions: entry.rootKeyPermissions,
+    };
+    principalByEntry.set(entry, principal);
+  }
+  return principal;
 }
 
 function keyNotFound(): Fault {

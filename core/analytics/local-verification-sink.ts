@@ -1,17 +1,19 @@
 /**
  * `LocalVerificationSink`: the analytics sink of a node without ClickHouse. Verification events
- * are buffered in memory (bounded, a `BatchBuffer`) and written to the local `key_verifications` table in batches,
- * by size or by interval; each flush also moves `keys.last_used_at_m` forward (never backwards)
- * to the newest event per key, in the same transaction. A full buffer drops new events and
- * counts them: analytics must never slow down or fail a verification.
+ * are buffered in memory (bounded, a `BatchBuffer`) and written to the local `key_verifications`
+ * table in batches, by size or by interval. `keys.last_used_at_m` moves forward (never backwards)
+ * to each key's newest written event through a {@link KeyLastUsedWriter}: coalesced, at most once
+ * per key per `lastUsedIntervalMs` (and on `flush`/`close`), because one `UPDATE` per key per
+ * batch cost about as much as the event rows themselves when many keys are active. A full buffer
+ * drops new events and counts them: analytics must never slow down or fail a verification.
  */
 import type { Database } from '../db/database.ts';
 import { insertKeyVerifications, type KeyVerificationEvent } from '../db/queries/key-verifications.ts';
-import { markKeyUsed } from '../db/queries/keys.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { BatchBuffer } from './batch-buffer.ts';
 import type { VerificationEventSink } from './interface.ts';
+import { KeyLastUsedWriter } from './key-last-used-writer.ts';
 
 /** Most events held in memory; beyond it new events are dropped and counted. */
 export const DEFAULT_ANALYTICS_MAX_BUFFERED_EVENTS = 100_000;
@@ -34,6 +36,12 @@ export interface LocalVerificationSinkOptions {
   batchSize?: number;
   /** Default {@link DEFAULT_ANALYTICS_FLUSH_INTERVAL_MS}; 0 disables the timer (flush by size and on close only). */
   flushIntervalMs?: number;
+  /**
+   * Longest time a key's newest use waits before `keys.last_used_at_m` is written, in ms (default
+   * `KEY_LAST_USED_DEFAULTS.intervalMs`, 5 s); 0 disables that timer (written on `flush`, `close`
+   * and when 100k keys wait).
+   */
+  lastUsedIntervalMs?: number;
   metrics?: Metrics;
   logger?: Logger;
 }
@@ -49,20 +57,23 @@ export interface LocalVerificationSinkStats {
 /** Buffered writer of verification events into the local table; see the file comment. */
 export class LocalVerificationSink implements VerificationEventSink {
   readonly #buffer: BatchBuffer<KeyVerificationEvent>;
+  readonly #lastUsed: KeyLastUsedWriter;
 
   constructor(options: LocalVerificationSinkOptions) {
     const db = options.db;
     const logger = options.logger;
+    const lastUsed = new KeyLastUsedWriter({ db, intervalMs: options.lastUsedIntervalMs, logger });
+    this.#lastUsed = lastUsed;
     this.#buffer = new BatchBuffer<KeyVerificationEvent>({
       maxBufferedItems: options.maxBufferedEvents ?? DEFAULT_ANALYTICS_MAX_BUFFERED_EVENTS,
       batchSize: options.batchSize ?? DEFAULT_ANALYTICS_BATCH_SIZE,
       flushIntervalMs: options.flushIntervalMs ?? DEFAULT_ANALYTICS_FLUSH_INTERVAL_MS,
       droppedCounter: options.metrics?.counter('keygate_analytics_dropped_events_total', 'Verification events dropped because the analytics buffer was full.'),
       writeBatch: async (batch) => {
-        await db.transaction(async (tx) => {
-          await insertKeyVerifications(tx, batch);
-          for (const [keyId, usedAtMs] of newestUsePerKey(batch)) await markKeyUsed(tx, keyId, usedAtMs);
-        });
+        // One transaction: a batch larger than one INSERT is written whole or not at all.
+        await db.transaction((tx) => insertKeyVerifications(tx, batch));
+        // Only events that were written count as uses.
+        lastUsed.note(batch);
         return true;
       },
       onBatchFailed: (err, batch) => logger?.warn({ err, events: batch.length }, 'writing verification events failed; batch dropped'),
@@ -83,20 +94,19 @@ export class LocalVerificationSink implements VerificationEventSink {
     this.#buffer.record(event);
   }
 
-  flush(): Promise<void> {
-    return this.#buffer.flush();
+  /** Keys whose `last_used_at_m` waits to be written. */
+  get pendingLastUsedKeys(): number {
+    return this.#lastUsed.pendingKeys;
   }
 
-  close(): Promise<void> {
-    return this.#buffer.close();
+  /** Writes the buffered events, then every pending `last_used_at_m`. */
+  async flush(): Promise<void> {
+    await this.#buffer.flush();
+    await this.#lastUsed.flush();
   }
-}
 
-function newestUsePerKey(batch: readonly KeyVerificationEvent[]): Map<string, number> {
-  const newest = new Map<string, number>();
-  for (const event of batch) {
-    const current = newest.get(event.keyId);
-    if (current === undefined || event.timeMs > current) newest.set(event.keyId, event.timeMs);
+  async close(): Promise<void> {
+    await this.#buffer.close();
+    await this.#lastUsed.close();
   }
-  return newest;
 }

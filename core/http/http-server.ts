@@ -9,7 +9,7 @@
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Fault } from '../fault.ts';
 import { newRequestId } from '../id.ts';
 import { createLogger } from '../log.ts';
@@ -17,6 +17,7 @@ import type { Logger } from '../log.ts';
 import { defaultMetrics } from '../metrics.ts';
 import type { Metrics } from '../metrics.ts';
 import { apiErrorBody } from './api-error-body.ts';
+import { Http1Connection, type Http1ConnectionOwner, type Http1Exchange } from './http1-connection.ts';
 import { HTTP_METHODS } from './interface.ts';
 import type { ErrorBodyBuilder, Handler, HttpMethod, HttpReply, InjectRequest, InjectResponse, Middleware, Next, RouteOptions } from './interface.ts';
 import { bodyTooLarge, hasBody, readBody } from './read-body.ts';
@@ -66,7 +67,16 @@ export interface HttpServerOptions {
   accessLogSkipPaths?: readonly string[];
   /** Builds error responses. Default {@link apiErrorBody} (the API envelope). */
   errorBody?: ErrorBodyBuilder;
+  /**
+   * Who parses HTTP/1.1 on `listen()`: `keygate` (default) runs the common request shape on
+   * keygate's own connection handler (`http1-connection.ts`) and hands any other connection to
+   * node:http; `node` uses node:http for everything.
+   */
+  http1Parser?: Http1Parser;
 }
+
+/** The HTTP/1.1 request path of a listening {@link HttpServer}. */
+export type Http1Parser = 'keygate' | 'node';
 
 /** A registered route, as the kernel keeps it. */
 interface CompiledRoute {
@@ -92,7 +102,12 @@ interface MetricChildren {
 /** The per-request data the kernel keeps beside the public context. */
 interface KernelState {
   readonly route: CompiledRoute | undefined;
+  /** Set when the declared body was over this limit (keygate's HTTP/1.1 path): answer 413. */
+  readonly refusedBodyLimit: number | undefined;
   readonly match: RouteMatch<CompiledRoute>;
+  /** The handler deadline of this request, ms (0: none). */
+  readonly timeoutMs: number;
+  /** Armed at the end of the event-loop turn if the request is still running then. */
   timer: NodeJS.Timeout | undefined;
   inject: ((response: InjectResponse) => void) | undefined;
   injectedBody: Buffer | undefined;
@@ -119,12 +134,15 @@ export class HttpServer implements RequestContextOwner {
   readonly #maxHeaderBytes: number;
   readonly #accessLogSkipPaths: ReadonlySet<string>;
   readonly #errorBody: ErrorBodyBuilder;
+  readonly #http1Parser: Http1Parser;
+  /** Connections on keygate's HTTP/1.1 path (node:http tracks the others). */
+  readonly #connections = new Set<Http1Connection>();
   readonly #router = new Router<CompiledRoute>();
   readonly #middlewares: Middleware[] = [];
   /** Pre-bound metric children per route label, keyed by `methodIndex * 1000 + status` (no string hashing per request). */
   readonly #metricChildren = new Map<string, Map<number, MetricChildren>>();
   #requestsTotal: ReturnType<Metrics['counter']> | undefined;
-  #requestDuration: ReturnType<Metrics['histogram']> | undefined;
+  #requestDuration: ReturnType<Metrics['localHistogram']> | undefined;
   #chain: Next | undefined;
   #stopPublishing: (() => void) | undefined;
   #server: Server | undefined;
@@ -132,6 +150,9 @@ export class HttpServer implements RequestContextOwner {
   #closing: Promise<void> | undefined;
   #inFlight = 0;
   #onIdle: (() => void) | undefined;
+  /** Requests of the current event-loop turn whose deadline timer is not armed yet. */
+  #unarmed: RequestContext[] = [];
+  #armScheduled = false;
 
   constructor(options: HttpServerOptions = {}) {
     this.#logger = options.logger ?? createLogger({ name: 'http' });
@@ -145,6 +166,7 @@ export class HttpServer implements RequestContextOwner {
     this.#maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
     this.#accessLogSkipPaths = new Set(options.accessLogSkipPaths ?? DEFAULT_ACCESS_LOG_SKIP_PATHS);
     this.#errorBody = options.errorBody ?? apiErrorBody;
+    this.#http1Parser = options.http1Parser ?? 'keygate';
   }
 
   /** True once `close()` was called: responses carry `connection: close`, no new connections. */
@@ -155,6 +177,11 @@ export class HttpServer implements RequestContextOwner {
   /** Requests received and not yet answered. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Open connections on keygate's own HTTP/1.1 path (not those handed to node:http). */
+  get openHttp1Connections(): number {
+    return this.#connections.size;
   }
 
   /** The bound address while listening. */
@@ -207,6 +234,7 @@ export class HttpServer implements RequestContextOwner {
       // Node checks the two receive timeouts on this interval (30 s by default, far too coarse).
       connectionsCheckingInterval: Math.min(1_000, this.#headersTimeoutMs),
     }, this.handle);
+    if (this.#http1Parser === 'keygate') this.#takeConnections(server);
     this.#server = server;
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => {
@@ -279,9 +307,55 @@ export class HttpServer implements RequestContextOwner {
     server.#finishWithFault(ctx, fault);
   }
 
-  #start(ctx: RequestContext, inject: KernelState['inject'], body: Buffer | undefined): void {
+  /**
+   * Makes keygate's HTTP/1.1 path the listener's connection handler. node:http's own handler is
+   * kept: connections that leave the fast path continue there (with the bytes already read), and
+   * node's header and receive timeouts then apply to them as usual.
+   */
+  #takeConnections(server: Server): void {
+    const nodeListeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+    server.removeAllListeners('connection');
+    const limits = {
+      maxHeaderBytes: this.#maxHeaderBytes,
+      headersTimeoutMs: this.#headersTimeoutMs,
+      requestReceiveTimeoutMs: this.#requestReceiveTimeoutMs,
+      keepAliveTimeoutMs: this.#keepAliveTimeoutMs,
+    };
+    const connections = this.#connections;
+    const owner: Http1ConnectionOwner = {
+      bodyLimitFor: (exchange) => {
+        const match = this.#router.find(exchange.method, pathOf(exchange.url));
+        exchange.route = match;
+        return match.kind === 'found' ? match.value.maxBodyBytes : this.#maxBodyBytes;
+      },
+      request: (exchange) => this.#startExchange(exchange, undefined),
+      bodyTooLarge: (exchange, limitBytes) => this.#startExchange(exchange, limitBytes),
+      handOff: (socket, unread) => {
+        if (unread !== undefined) socket.unshift(unread);
+        for (const listener of nodeListeners) listener.call(server, socket);
+      },
+      closed: (connection) => connections.delete(connection),
+    };
+    server.on('connection', (socket: Socket) => {
+      if (this.#draining) {
+        socket.destroy();
+        return;
+      }
+      connections.add(new Http1Connection(socket, owner, limits));
+    });
+  }
+
+  /** Runs a request of keygate's HTTP/1.1 path (the route was matched in `bodyLimitFor`). */
+  #startExchange(exchange: Http1Exchange, refusedBodyLimit: number | undefined): void {
+    if (this.#chain === undefined) this.#freeze();
+    const ctx = new RequestContext(this, this.#logger, newRequestId(), exchange.method, exchange.url, exchange.headers, undefined, undefined);
+    ctx.exchange = exchange;
+    this.#start(ctx, undefined, exchange.body, exchange.route as RouteMatch<CompiledRoute>, refusedBodyLimit);
+  }
+
+  #start(ctx: RequestContext, inject: KernelState['inject'], body: Buffer | undefined, knownMatch?: RouteMatch<CompiledRoute>, refusedBodyLimit?: number): void {
     this.#inFlight++;
-    const match = this.#router.find(ctx.method, ctx.path);
+    const match = knownMatch ?? this.#router.find(ctx.method, ctx.path);
     let route: CompiledRoute | undefined;
     if (match.kind === 'found') {
       route = match.value;
@@ -290,26 +364,55 @@ export class HttpServer implements RequestContextOwner {
     const timeoutMs = route?.timeoutMs ?? this.#requestTimeoutMs;
     const state: KernelState = {
       route,
+      refusedBodyLimit,
       match,
-      // A timer per request: Node keeps timers of one duration in one list, so this is cheap.
-      timer: timeoutMs > 0 ? setTimeout(HttpServer.#onRequestTimeout, timeoutMs, this, ctx, timeoutMs) : undefined,
+      timeoutMs,
+      timer: undefined,
       inject,
       injectedBody: body,
     };
-    // With a socket, the deadline is unref'd: the open socket keeps the process alive, and a
-    // request abandoned at shutdown must not hold it open until its deadline. Under inject()
-    // nothing else would keep the loop alive, so the timer stays ref'd there.
-    if (ctx.req !== undefined) state.timer?.unref();
     ctx.kernel = state;
+    if (timeoutMs > 0) {
+      // Most requests finish within the event-loop turn that received them; their deadline timer
+      // is only armed (with the time left) for those still running when the turn ends, so the
+      // common request never creates or clears a timer.
+      this.#unarmed.push(ctx);
+      if (!this.#armScheduled) {
+        this.#armScheduled = true;
+        setImmediate(this.#armDeadlines);
+      }
+    }
     void this.#dispatch(ctx, state);
   }
+
+  /** End of an event-loop turn: arms the deadline of every request of the turn still running. */
+  readonly #armDeadlines = (): void => {
+    this.#armScheduled = false;
+    const contexts = this.#unarmed;
+    this.#unarmed = [];
+    const nowMs = performance.now();
+    for (const ctx of contexts) {
+      if (ctx.finished) continue;
+      const state = ctx.kernel as KernelState;
+      const remainingMs = Math.max(0, state.timeoutMs - (nowMs - ctx.startedAtMs));
+      state.timer = setTimeout(HttpServer.#onRequestTimeout, remainingMs, this, ctx, state.timeoutMs);
+      // With a socket, the deadline is unref'd: the open socket keeps the process alive, and a
+      // request abandoned at shutdown must not hold it open until its deadline. Under inject()
+      // nothing else would keep the loop alive, so the timer stays ref'd there.
+      if (ctx.req !== undefined || ctx.exchange !== undefined) state.timer.unref();
+    }
+  };
 
   async #dispatch(ctx: RequestContext, state: KernelState): Promise<void> {
     let reply: HttpReply;
     try {
       // Body limit: the innermost built-in layer, inside the timeout.
       const maxBodyBytes = state.route?.maxBodyBytes ?? this.#maxBodyBytes;
-      if (ctx.req !== undefined) {
+      if (ctx.exchange !== undefined) {
+        // Read (and its declared length checked against this route's limit) by the connection.
+        if (state.refusedBodyLimit !== undefined) throw bodyTooLarge(state.refusedBodyLimit);
+        if (state.injectedBody !== undefined) ctx.rawBody = state.injectedBody;
+      } else if (ctx.req !== undefined) {
         if (hasBody(ctx.req)) ctx.rawBody = await readBody(ctx.req, maxBodyBytes);
       } else if (state.injectedBody !== undefined && state.injectedBody.length > 0) {
         if (state.injectedBody.length > maxBodyBytes) throw bodyTooLarge(maxBodyBytes);
@@ -336,7 +439,7 @@ export class HttpServer implements RequestContextOwner {
     this.#chain = compose(this.#middlewares, this.#dispatchRoute);
     this.#requestsTotal = this.#metrics.counter('keygate_http_requests_total', 'HTTP requests answered, by method, route and status.', ['method', 'route', 'status']);
     this.#stopPublishing = this.#metrics.onCollect('keygate_http_requests_total', () => this.#publishRequestCounts());
-    this.#requestDuration = this.#metrics.histogram('keygate_http_request_duration_seconds', 'Time from request arrival to response, by method, route and status.', ['method', 'route', 'status']);
+    this.#requestDuration = this.#metrics.localHistogram('keygate_http_request_duration_seconds', 'Time from request arrival to response, by method, route and status.', ['method', 'route', 'status']);
   }
 
   /** Error translation: a fault keeps its code; anything else becomes a masked 500. */
@@ -383,7 +486,7 @@ export class HttpServer implements RequestContextOwner {
     if (state.timer !== undefined) clearTimeout(state.timer);
     let status = reply.status ?? 200;
     const res = ctx.res;
-    if (ctx.clientGone || (res !== undefined && res.destroyed)) {
+    if (ctx.clientGone || (res !== undefined && res.destroyed) || ctx.exchange?.connectionClosed === true) {
       // Nobody to answer: record the outcome as the conventional 499.
       status = 499;
       ctx.faultCode = 'err:user:bad_request:client_closed_request';
@@ -394,6 +497,9 @@ export class HttpServer implements RequestContextOwner {
         // A reply that cannot be serialized (a cycle, a BigInt) is our bug: answer 500 instead.
         const fallback = this.#errorReply(ctx, err);
         status = fallback.status ?? 500;
+        // A writeHead that threw on a header has already set the first status's reason phrase;
+        // cleared so the fallback's status line carries its own ("500 Internal Server Error").
+        if (res !== undefined && !res.headersSent) res.statusMessage = '';
         this.#write(ctx, state, status, fallback);
       }
     }
@@ -420,6 +526,12 @@ export class HttpServer implements RequestContextOwner {
     const extra = ctx.responseHeaders;
     const res = ctx.res;
     const hasBodyStatus = status >= 200 && status !== 204 && status !== 304;
+    const exchange = ctx.exchange;
+    if (exchange !== undefined) {
+      if (!hasBodyStatus) payload = undefined;
+      exchange.respond(status, flatHeaders(extra, reply.headers, defaultType, hasBodyStatus, payload), payload, this.#draining || ctx.closeConnection);
+      return;
+    }
     if (res !== undefined && extra === undefined && reply.headers === undefined) {
       // The common case (no extra headers): a flat header list, which Node writes without
       // walking an object's keys.
@@ -506,6 +618,7 @@ export class HttpServer implements RequestContextOwner {
     const closed = server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
     // New connections are refused from here on; idle keep-alive connections can go now.
     server?.closeIdleConnections();
+    for (const connection of this.#connections) if (connection.idle) connection.destroy();
     if (this.#inFlight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -521,11 +634,52 @@ export class HttpServer implements RequestContextOwner {
     }
     // In-flight responses carried `connection: close`; whatever remains is idle or abandoned.
     server?.closeAllConnections();
+    for (const connection of this.#connections) connection.destroy();
     await closed;
     // Counts answered so far stay visible; later scrapes no longer call into this server.
     this.#publishRequestCounts();
     this.#stopPublishing?.();
   }
+}
+
+/** The path part of a request target (no query). */
+function pathOf(url: string): string {
+  const queryStart = url.indexOf('?');
+  return queryStart === -1 ? url : url.slice(0, queryStart);
+}
+
+/**
+ * The response headers of keygate's HTTP/1.1 path as a flat `[name, value, …]` list: the
+ * context's extra headers, then the reply's (which win), the default content type unless one was
+ * given, and `content-length` for statuses that carry a body.
+ */
+function flatHeaders(
+  extra: Readonly<Record<string, string>> | undefined,
+  replyHeaders: Record<string, string> | undefined,
+  defaultType: string | undefined,
+  hasBodyStatus: boolean,
+  payload: string | Uint8Array | undefined,
+): string[] {
+  const flat: string[] = [];
+  let hasContentType = false;
+  if (extra !== undefined) {
+    for (const name in extra) {
+      if (replyHeaders !== undefined && replyHeaders[name] !== undefined) continue;
+      if (name === 'content-length' || name === 'connection') continue;
+      if (name === 'content-type') hasContentType = true;
+      flat.push(name, String(extra[name]));
+    }
+  }
+  if (replyHeaders !== undefined) {
+    for (const name in replyHeaders) {
+      if (name === 'content-length' || name === 'connection') continue;
+      if (name === 'content-type') hasContentType = true;
+      flat.push(name, String(replyHeaders[name]));
+    }
+  }
+  if (defaultType !== undefined && !hasContentType) flat.push('content-type', defaultType);
+  if (hasBodyStatus) flat.push('content-length', String(payload === undefined ? 0 : typeof payload === 'string' ? Buffer.byteLength(payload) : payload.byteLength));
+  return flat;
 }
 
 /** Composes `middlewares` around `last` once; the result is called per request. */

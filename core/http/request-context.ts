@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Fault } from '../fault.ts';
 import type { Logger } from '../log.ts';
+import type { Http1Exchange } from './http1-connection.ts';
 
 /** The kernel side of a context: told when the client goes away, and the root logger. */
 export interface RequestContextOwner {
@@ -38,8 +39,10 @@ export class RequestContext {
 
   /** Kernel: the Node request, undefined under `inject()`. */
   readonly req: IncomingMessage | undefined;
-  /** Kernel: the Node response, undefined under `inject()`. */
+  /** Kernel: the Node response, undefined under `inject()` and on keygate's HTTP/1.1 path. */
   readonly res: ServerResponse | undefined;
+  /** Kernel: the request on keygate's own HTTP/1.1 path (`Http1Connection`), else undefined. */
+  exchange: Http1Exchange | undefined = undefined;
   /** Kernel: `performance.now()` when the request arrived, for the latency. */
   readonly startedAtMs: number;
   /** Kernel: true once a response has been written (or given up on); later results are dropped. */
@@ -98,7 +101,16 @@ export class RequestContext {
 
   /** The client's address (the socket's peer; proxies' headers are not trusted here). */
   get remoteAddress(): string {
-    return this.req?.socket.remoteAddress ?? this.#remoteAddress ?? '';
+    return this.req?.socket.remoteAddress ?? this.exchange?.remoteAddress ?? this.#remoteAddress ?? '';
+  }
+
+  /**
+   * The connection this request arrived on, as an opaque identity (the same object for every
+   * request of one keep-alive connection), for memos that must not outlive it; undefined under
+   * `inject()`. Use it only as a WeakMap key.
+   */
+  get connection(): object | undefined {
+    return this.exchange?.connection ?? this.req?.socket ?? undefined;
   }
 
   /** A logger that adds `requestId` to every line, created on first access. */
@@ -124,6 +136,9 @@ export class RequestContext {
       } else if (this.res !== undefined && !this.finished) {
         if (this.res.destroyed) this.#onClientClose();
         else this.res.once('close', () => this.#onClientClose());
+      } else if (this.exchange !== undefined && !this.finished) {
+        if (this.exchange.connectionClosed) this.#onClientClose();
+        else this.exchange.onConnectionClose(() => this.#onClientClose());
       }
     }
     return this.#abortController.signal;

@@ -21,6 +21,12 @@ export interface MemoryRateLimiterOptions {
   maxWindows?: number;
 }
 
+/** What a request contributes besides its numbers: its validated cost and its counter's key. */
+interface ValidatedRequest {
+  readonly cost: number;
+  readonly key: string;
+}
+
 /** One counter: the counts of its current and previous fixed window. */
 interface WindowCounter {
   sequence: number;
@@ -37,6 +43,12 @@ export class MemoryRateLimiter implements RateLimiter {
   // Insertion order ≈ order of each counter's latest window start: a counter is re-inserted when
   // its window rolls over, so the head of the map holds the counters that went quiet first.
   readonly #counters = new Map<string, WindowCounter>();
+  // Counter key and cost of FROZEN requests (callers that reuse one request object per limit, such
+  // as the verifier's auto-applied batches and the gateway's RateLimit policy), so a repeated
+  // request builds no key string and hashes none: the key is the same string object every time.
+  // Only frozen objects: a caller that changed a request between calls must never count against
+  // the counter of what it used to say. Weak: entries go with their requests.
+  readonly #frozenRequests = new WeakMap<RateLimitRequest, ValidatedRequest>();
 
   constructor(options: MemoryRateLimiterOptions = {}) {
     this.#clock = options.clock ?? systemClock;
@@ -61,8 +73,9 @@ export class MemoryRateLimiter implements RateLimiter {
   limitNow(requests: readonly RateLimitRequest[]): RateLimitDecision[] {
     const nowMs = this.#clock.nowMs();
     if (requests.length === 1) return [this.#limitOne(requests[0]!, nowMs)];
-    const costs = requests.map(validateRateLimitRequest);
-    const keys = requests.map(counterKey);
+    const validated = requests.map((request) => this.#validated(request));
+    const costs = validated.map((item) => item.cost);
+    const keys = validated.map((item) => item.key);
     // Units this batch already claimed per counter, so a counter named twice sees both costs.
     const claimed = requests.length > 1 ? new Map<string, number>() : undefined;
     const effectives: number[] = [];
@@ -100,10 +113,19 @@ export class MemoryRateLimiter implements RateLimiter {
     });
   }
 
+  /**
+   * One limit, decided now: the same decision as `limitNow([request])[0]`, without the arrays.
+   * For in-process callers with a single limit per request (the gateway's RateLimit policy); pass
+   * the same frozen request object for the same limit to skip building its counter key. Throws
+   * what `limit` rejects with.
+   */
+  limitOneNow(request: RateLimitRequest): RateLimitDecision {
+    return this.#limitOne(request, this.#clock.nowMs());
+  }
+
   /** A batch of one (the common case): the same decision as the general path, without its per-batch arrays. */
   #limitOne(request: RateLimitRequest, nowMs: number): RateLimitDecision {
-    const cost = validateRateLimitRequest(request);
-    const key = counterKey(request);
+    const { cost, key } = this.#validated(request);
     const durationMs = request.durationMs;
     const sequence = Math.floor(nowMs / durationMs);
     const elapsedMs = nowMs - sequence * durationMs;
@@ -127,6 +149,15 @@ export class MemoryRateLimiter implements RateLimiter {
 
   async close(): Promise<void> {
     this.#counters.clear();
+  }
+
+  /** The request's cost (validated) and counter key; remembered for frozen requests. */
+  #validated(request: RateLimitRequest): ValidatedRequest {
+    const remembered = this.#frozenRequests.get(request);
+    if (remembered !== undefined) return remembered;
+    const validated: ValidatedRequest = { cost: validateRateLimitRequest(request), key: counterKey(request) };
+    if (Object.isFrozen(request)) this.#frozenRequests.set(request, validated);
+    return validated;
   }
 
   #consume(key: string, durationMs: number, nowMs: number, cost: number): void {

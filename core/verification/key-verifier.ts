@@ -141,6 +141,16 @@ export class KeyVerifier {
     return this.cache.get(hash, this.#load);
   }
 
+  /**
+   * {@link lookup} without a promise when the entry is cached (fresh or stale): the entry, or
+   * undefined for a cached miss; a promise only when it must be loaded. Called per request by
+   * root-key authentication.
+   */
+  lookupNow(hash: string): VerificationKey | undefined | Promise<VerificationKey | undefined> {
+    const cached = this.cache.getSync(hash, this.#load);
+    return cached === SwrCache.MISS ? this.cache.get(hash, this.#load) : cached;
+  }
+
   /** Drops cached keys by hash on this node (publish on the bus to reach the others). */
   invalidate(hashes: string | readonly string[]): void {
     this.cache.remove(hashes);
@@ -152,23 +162,32 @@ export class KeyVerifier {
    * limit) or an infrastructure failure (database down, credits store failing closed).
    */
   verify(input: VerifyKeyInput, options: VerifyKeyOptions): Promise<VerificationResult> {
-    // Not `async`: a cache hit with an in-process limiter and no credits is decided without any
-    // promise until the single one returned here. Errors still arrive as rejections.
     try {
-      const startedAtMs = options.startedAtMs ?? performance.now();
-      // A malformed query is a malformed request whatever the key: reject it before any lookup,
-      // so the answer does not depend on (or reveal) the key's state.
-      const query = input.permissions === undefined ? undefined : this.#parseQuery(input.permissions);
-      const hash = hashKey(input.key);
-      const cached = this.cache.getSync(hash, this.#load);
-      if (cached === SwrCache.MISS || (cached === undefined && input.migrationId !== undefined)) {
-        return this.#verifyLoaded(cached, hash, input, options, query, startedAtMs);
-      }
-      const outcome = this.#check(cached, input, options, query, startedAtMs);
+      const outcome = this.verifyNow(input, options);
       return outcome instanceof Promise ? outcome : Promise.resolve(outcome);
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * {@link verify} without a promise when none is needed: a cached key (fresh or stale) checked
+   * against the in-process limiter, without credits, is answered synchronously; anything that
+   * waits (a cache miss, a migration, credits, a remote limiter) returns a promise. The same
+   * checks in the same order as `verify`; the errors `verify` rejects with are thrown (or
+   * rejected, once something was awaited). Called per request by the gateway's KeyAuth.
+   */
+  verifyNow(input: VerifyKeyInput, options: VerifyKeyOptions): VerificationResult | Promise<VerificationResult> {
+    const startedAtMs = options.startedAtMs ?? performance.now();
+    // A malformed query is a malformed request whatever the key: reject it before any lookup,
+    // so the answer does not depend on (or reveal) the key's state.
+    const query = input.permissions === undefined ? undefined : this.#parseQuery(input.permissions);
+    const hash = hashKey(input.key);
+    const cached = this.cache.getSync(hash, this.#load);
+    if (cached === SwrCache.MISS || (cached === undefined && input.migrationId !== undefined)) {
+      return this.#verifyLoaded(cached, hash, input, options, query, startedAtMs);
+    }
+    return this.#check(cached, input, options, query, startedAtMs);
   }
 
   /** The path that waits: a cache miss (one load, shared with concurrent callers) or a migration. */

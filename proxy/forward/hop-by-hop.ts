@@ -22,7 +22,8 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
  * Called once per request; returns a new object.
  */
 export function copyRequestHeaders(source: IncomingHttpHeaders): HeaderMap {
-  const named = source.connection === undefined ? undefined : connectionTokens(source.connection);
+  const connection = source.connection;
+  const named = connection === undefined || isPlainConnectionValue(connection) ? undefined : connectionTokens(connection);
   const target: HeaderMap = {};
   for (const name in source) {
     if (HOP_BY_HOP_HEADERS.has(name) || name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || name === 'expect') continue;
@@ -35,24 +36,37 @@ export function copyRequestHeaders(source: IncomingHttpHeaders): HeaderMap {
 }
 
 /**
- * Removes hop-by-hop headers (and the ones named in `Connection`) from a response head in place.
- * Called once per upstream response; returns the same object.
+ * The response head without hop-by-hop headers (and the ones named in `Connection`). Called once
+ * per upstream response. Returns `headers` itself when it holds none, else a copy without them:
+ * copying keeps the object in V8's fast mode, where `delete` would turn it into a dictionary
+ * that every later read and the response writer walk more slowly.
  */
 export function stripResponseHeaders(headers: HeaderMap): HeaderMap {
   const connection = headers.connection;
-  if (connection !== undefined) {
-    const named = connectionTokens(connection);
-    for (const name of named) delete headers[name];
-    delete headers.connection;
+  let found = connection !== undefined;
+  if (!found) {
+    for (const name in headers) {
+      if (HOP_BY_HOP_HEADERS.has(name)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return headers;
   }
-  if (headers['keep-alive'] !== undefined) delete headers['keep-alive'];
-  if (headers['transfer-encoding'] !== undefined) delete headers['transfer-encoding'];
-  if (headers['proxy-connection'] !== undefined) delete headers['proxy-connection'];
-  if (headers['proxy-authenticate'] !== undefined) delete headers['proxy-authenticate'];
-  if (headers.upgrade !== undefined) delete headers.upgrade;
-  if (headers.trailer !== undefined) delete headers.trailer;
-  if (headers.te !== undefined) delete headers.te;
-  return headers;
+  const named = connection === undefined || isPlainConnectionValue(connection) ? undefined : connectionTokens(connection);
+  const kept: HeaderMap = {};
+  for (const name in headers) {
+    if (HOP_BY_HOP_HEADERS.has(name) || (named !== undefined && named.has(name))) continue;
+    kept[name] = headers[name];
+  }
+  return kept;
+}
+
+/** True for the usual `Connection` values, `keep-alive` and `close`, which name no other header. */
+function isPlainConnectionValue(value: string | readonly string[]): boolean {
+  if (typeof value !== 'string') return false;
+  const lower = value.length === 10 || value.length === 5 ? value.toLowerCase() : '';
+  return lower === 'keep-alive' || lower === 'close';
 }
 
 /** The lower-cased tokens of a `Connection` header value (comma separated, possibly repeated). */

@@ -14,7 +14,12 @@ import type { HeaderMap } from '../hooks.ts';
 
 /** What the parser tells its owner, in order: `onHead`, `onBody`*, `onComplete` (or `onHead` + upgrade). */
 export interface Http1ResponseListener {
-  /** A final response head (interim 1xx heads are skipped). Called once per exchange. */
+  /**
+   * A final response head (interim 1xx heads are skipped). Called once per exchange. `headers`
+   * leaves out the framing headers the parser itself acts on and a proxy never forwards:
+   * `Transfer-Encoding`, `Keep-Alive`, and `Connection` when it is just `keep-alive` or `close`
+   * (a `Connection` naming other headers is kept, so the caller can strip those too).
+   */
   onResponseHead(statusCode: number, headers: HeaderMap, statusMessage: string): void;
   /** A slice of the (de-chunked) body; the buffer is a view into the socket's chunk. */
   onResponseBody(chunk: Buffer): void;
@@ -223,30 +228,32 @@ export class Http1ResponseParser {
     while (position < last) {
       lineEnd = head.indexOf('\r\n', position);
       const colon = head.indexOf(':', position);
-      const name = head.slice(position, colon).toLowerCase();
+      const name = lowerCaseName(head.slice(position, colon));
       const value = trimWhitespace(head, colon + 1, lineEnd);
       position = lineEnd + 2;
-      const existing = headers[name];
-      if (existing === undefined) headers[name] = value;
-      else if (typeof existing === 'string') headers[name] = [existing, value];
-      else existing.push(value);
       switch (name) {
         case 'content-length':
           if (!DIGITS.test(value) || value.length > MAX_CONTENT_LENGTH_DIGITS) throw new Http1ParseError('HPE_INVALID_CONTENT_LENGTH', 'invalid Content-Length in upstream response');
           if (contentLength !== undefined && Number(contentLength) !== Number(value)) throw new Http1ParseError('HPE_INVALID_CONTENT_LENGTH', 'conflicting Content-Length values in upstream response');
           contentLength = value;
           break;
+        // Framing the parser consumes (see Http1ResponseListener.onResponseHead): not handed on.
         case 'transfer-encoding':
           transferEncoding = value;
           transferEncodingCount++;
-          break;
-        case 'connection':
-          connection = connection === undefined ? value : `${connection},${value}`;
-          break;
+          continue;
         case 'keep-alive':
           keepAliveHint = value;
+          continue;
+        case 'connection':
+          connection = connection === undefined ? value : `${connection},${value}`;
+          if (isPlainConnectionValue(value)) continue;
           break;
       }
+      const existing = headers[name];
+      if (existing === undefined) headers[name] = value;
+      else if (typeof existing === 'string') headers[name] = [existing, value];
+      else existing.push(value);
     }
 
     if (statusCode < 200) {
@@ -406,8 +413,33 @@ function appendPending(pending: Buffer | undefined, chunk: Buffer, from: number,
   return pending === undefined ? Buffer.from(part) : Buffer.concat([pending, part]);
 }
 
+// Lower-cased header names by their spelling on the wire: upstreams repeat the same few names,
+// and a name the engine has seen before then costs one lookup, no new string, and a key V8
+// already knows when the header object is built. Bounded: past the limit, names are lowered
+// each time.
+const MAX_CACHED_NAMES = 1024;
+const lowerCaseNames = new Map<string, string>();
+
+/** `name` in lower case, from the cache when this spelling was seen before. Per header line. */
+function lowerCaseName(name: string): string {
+  let lower = lowerCaseNames.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (lowerCaseNames.size < MAX_CACHED_NAMES) lowerCaseNames.set(name, lower);
+  }
+  return lower;
+}
+
+/** True for `keep-alive` and `close` in any case: a Connection value that names no other header. */
+function isPlainConnectionValue(value: string): boolean {
+  if (value.length !== 10 && value.length !== 5) return false;
+  const lower = value.toLowerCase();
+  return lower === 'keep-alive' || lower === 'close';
+}
+
 /** True when a `Connection` value (comma-separated tokens) contains `close`. */
 function hasCloseToken(value: string): boolean {
+  if (value === 'keep-alive' || value === 'Keep-Alive') return false; // the usual value, without splitting
   for (const token of value.split(',')) {
     if (token.trim().toLowerCase() === 'close') return true;
   }

@@ -187,6 +187,8 @@ class PeerPool {
   #queueHead = 0;
   #closing: { resolve: () => void } | undefined;
   #closed: Promise<void> | undefined;
+  /** Closes idle connections past their deadline; armed while any connection is idle. */
+  #sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(peer: HttpPeer, settings: Settings) {
     this.peer = peer;
@@ -198,10 +200,14 @@ class PeerPool {
   }
 
   submit(exchange: Exchange): void {
-    const idle = this.idle.pop();
-    if (idle !== undefined) {
-      idle.start(exchange);
-      return;
+    let idle: Connection | undefined;
+    while ((idle = this.idle.pop()) !== undefined) {
+      // A sweep may be late under load: never hand out a socket the server may be closing.
+      if (idle.idleDeadlineMs > Date.now()) {
+        idle.start(exchange);
+        return;
+      }
+      idle.destroy();
     }
     if (this.all.size < this.settings.maxConnectionsPerPeer) {
       this.all.add(new Connection(this, exchange));
@@ -249,7 +255,23 @@ class PeerPool {
     }
     connection.park(idleTimeoutMs);
     this.idle.push(connection);
+    this.#sweepTimer ??= setTimeout(this.#sweep, IDLE_SWEEP_INTERVAL_MS).unref();
   }
+
+  /**
+   * Idle timeouts are one timer per pool, not one per parked socket: re-arming a socket's own
+   * timeout on every park and reuse costs a timer and a bound function per request. A connection
+   * goes up to one sweep interval early rather than late (a server's Keep-Alive hint is a promise
+   * about when *it* closes).
+   */
+  readonly #sweep = (): void => {
+    this.#sweepTimer = undefined;
+    const closeBeforeMs = Date.now() + IDLE_SWEEP_INTERVAL_MS;
+    for (const connection of [...this.idle]) {
+      if (connection.idleDeadlineMs <= closeBeforeMs) connection.destroy();
+    }
+    if (this.idle.length > 0 && this.#closing === undefined) this.#sweepTimer = setTimeout(this.#sweep, IDLE_SWEEP_INTERVAL_MS).unref();
+  };
 
   /** A connection is gone (closed, failed, or handed to an upgrade). */
   remove(connection: Connection): void {
@@ -270,6 +292,8 @@ class PeerPool {
   close(): Promise<void> {
     this.#closed ??= new Promise<void>((resolve) => {
       this.#closing = { resolve };
+      clearTimeout(this.#sweepTimer);
+      this.#sweepTimer = undefined;
       for (const connection of [...this.idle]) connection.destroy();
       this.idle.length = 0;
       if (this.all.size === 0) resolve();
@@ -304,7 +328,11 @@ class Connection implements Http1ResponseListener {
   /** Timeouts of the current exchange (socket inactivity timer, re-armed per phase). */
   #headersTimeoutMs = 0;
   #bodyIdleTimeoutMs = 0;
+  /** The socket's inactivity timeout as last set (re-set only when it changes: each set allocates a timer). */
+  #socketTimeoutMs = 0;
   #destroyed = false;
+  /** While idle: when (`Date.now()` ms) the pool's sweep closes this connection. */
+  idleDeadlineMs = 0;
 
   constructor(pool: PeerPool, first: Exchange) {
     this.pool = pool;
@@ -316,6 +344,8 @@ class Connection implements Http1ResponseListener {
     this.socket = peer.tls
       ? tls.connect({ host: peer.hostname, port: peer.port, servername: net.isIP(peer.servername ?? '') === 0 ? peer.servername : undefined, rejectUnauthorized: peer.rejectUnauthorized, ca: peer.ca as tls.ConnectionOptions['ca'], ALPNProtocols: ['http/1.1'] })
       : net.connect({ host: peer.hostname, port: peer.port, noDelay: true });
+    // The request head goes out in one write; Nagle would only hold back a body's last segment.
+    if (peer.tls) this.socket.setNoDelay(true);
     this.socket.on(peer.tls ? 'secureConnect' : 'connect', this.#onConnect);
     this.socket.on('data', this.#onData);
     this.socket.on('end', this.#onEnd);
@@ -336,7 +366,7 @@ class Connection implements Http1ResponseListener {
     this.#completedTrailers = undefined;
     this.#lastHeaders = undefined;
     this.parser.reset(request.method === 'HEAD', request.upgrade !== undefined);
-    this.socket.setTimeout(this.#headersTimeoutMs);
+    this.#setSocketTimeout(this.#headersTimeoutMs);
     exchange.handler.onRequestStart(exchange, null);
     // The handler may have aborted at once (its client left while we were connecting).
     if (exchange.finished) return;
@@ -355,11 +385,19 @@ class Connection implements Http1ResponseListener {
     process.nextTick(uncork, this.socket);
   }
 
-  /** Puts an idle connection to sleep until reused or timed out. */
+  /** Puts an idle connection to sleep until reused or closed by the pool's sweep after `idleTimeoutMs`. */
   park(idleTimeoutMs: number): void {
     this.exchange = undefined;
-    this.socket.setTimeout(idleTimeoutMs);
+    this.idleDeadlineMs = Date.now() + idleTimeoutMs;
+    // A shorter exchange timeout left on the socket would cut the idle time short.
+    if (this.#socketTimeoutMs !== 0 && this.#socketTimeoutMs < idleTimeoutMs) this.#setSocketTimeout(0);
     this.socket.resume();
+  }
+
+  #setSocketTimeout(timeoutMs: number): void {
+    if (timeoutMs === this.#socketTimeoutMs) return;
+    this.#socketTimeoutMs = timeoutMs;
+    this.socket.setTimeout(timeoutMs);
   }
 
   destroy(): void {
@@ -389,7 +427,7 @@ class Connection implements Http1ResponseListener {
       this.#lastHeaders = headers; // handed over after execute returns, with the leftover bytes
       return;
     }
-    this.socket.setTimeout(this.#bodyIdleTimeoutMs);
+    this.#setSocketTimeout(this.#bodyIdleTimeoutMs);
     exchange.handler.onResponseStart(exchange, statusCode, headers, statusMessage);
   }
 
@@ -599,6 +637,9 @@ class Connection implements Http1ResponseListener {
     }
   }
 }
+
+/** How often a pool closes idle connections past their deadline (ms); also how early they may go. */
+const IDLE_SWEEP_INTERVAL_MS = 250;
 
 function uncork(socket: net.Socket): void {
   socket.uncork();

@@ -1,8 +1,9 @@
 /**
  * `UndiciEngine`: the forwarding engine on undici's `Pool.dispatch` (HTTP/1.1 keep-alive pools)
- * and `H2CClient` (prior-knowledge h2c, multiplexed). Chosen by measurement over `node:http` with
- * a keep-alive agent (`make bench`: keygate vs http-proxy-3, which is node:http + agent): dispatch skips undici's stream wrappers and hands
- * parsed chunks straight to the runner, which writes them downstream.
+ * and `H2CClient` (prior-knowledge h2c, multiplexed); chosen with `engine: 'undici'` (the default
+ * is `RawHttp1Engine`, which also sends its h2c peers here). Faster than `node:http` with a
+ * keep-alive agent (`make bench`: keygate vs http-proxy-3): dispatch skips undici's stream
+ * wrappers and hands parsed chunks straight to the runner, which writes them downstream.
  *
  * Bounded: at most `maxConnectionsPerPeer` sockets per peer and `maxPeers` pools; the least
  * recently created pool is closed gracefully when a new peer would exceed the bound.

@@ -74,7 +74,7 @@ export class FrontlineHooks implements ProxyHooks<FrontlineCtx> {
   }
 
   earlyRequestFilter(session: ProxySession, ctx: FrontlineCtx): void {
-    this.#options.metrics.inflight.inc();
+    this.#options.metrics.inflight++;
     const headers = session.req.headers;
     // Security: the hop headers are read and verified first, then *every* X-Keygate-* header is
     // deleted, so nothing later (routing, policies, the upstream) can see a client-chosen value.
@@ -132,12 +132,12 @@ export class FrontlineHooks implements ProxyHooks<FrontlineCtx> {
   logging(session: ProxySession, fault: Fault | undefined, ctx: FrontlineCtx): void {
     const options = this.#options;
     const metrics = options.metrics;
-    metrics.inflight.dec();
+    metrics.inflight--;
     if (ctx.internal) return;
     const status = session.responseStatus !== 0 ? session.responseStatus : fault !== undefined ? proxyStatus(fault) : 0;
     const durationMs = performance.now() - session.startedAtMs;
     const code = fault?.code ?? '';
-    metrics.requests.labels(statusClass(status), code).inc();
+    metrics.countRequest(statusClass(status), code);
     metrics.requestDuration.observe(durationMs / 1000);
     options.logger?.info({
       requestId: session.requestId,

@@ -18,6 +18,7 @@ import { BroadcastChannel, isMainThread, threadId, workerData } from 'node:worke
 import { Fault } from '../../core/fault.ts';
 import { createLogger } from '../../core/log.ts';
 import { defaultMetrics } from '../../core/metrics.ts';
+import type { ForwardingEngineName } from '../forward/create-forwarding-engine.ts';
 import type { HttpPeerOptions } from '../http-peer.ts';
 import { SessionTicketKeys } from '../tls/session-ticket-keys.ts';
 import type { TicketKeySet } from '../tls/session-ticket-keys.ts';
@@ -52,6 +53,8 @@ export interface FrontlineWorkerData {
   redirectPort?: number;
   trustedProxies: readonly string[];
   requestTimeoutMs: number;
+  /** The forwarding engine by name (`frontline.engine`); absent = the framework's default. */
+  engine?: ForwardingEngineName;
   /** Drain time on stop. */
   drainTimeoutMs: number;
   watch: boolean;
@@ -110,7 +113,7 @@ export async function runFrontlineWorker(data: FrontlineWorkerData): Promise<voi
       peerOptions: data.peerOptions,
       ...(data.redirectPort === undefined ? {} : { redirectPort: data.redirectPort }),
       watch: data.watch,
-      proxy: { trustedProxies: data.trustedProxies, totalTimeoutMs: data.requestTimeoutMs },
+      proxy: { trustedProxies: data.trustedProxies, totalTimeoutMs: data.requestTimeoutMs, ...(data.engine === undefined ? {} : { engine: data.engine }) },
       certificateStore: { ticketKeys },
       onReload: (result) => report(reloadReport(workerId, result)),
     });

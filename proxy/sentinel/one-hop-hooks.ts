@@ -97,11 +97,18 @@ export class OneHopHooks implements ProxyHooks<OneHopCtx> {
     // The route names its deployment exactly as a trusted Frontline does over two hops; the
     // client's copy of this header was deleted in earlyRequestFilter.
     session.req.headers[DEPLOYMENT_HEADER] = route.deploymentId ?? staticDeploymentId(route.host);
-    const admitted = this.#sentinel.requestFilter(session, ctx.sentinel);
+    // Over two hops a policy rejection is Sentinel's response, to which Frontline adds its
+    // headers; the same headers go on the rejection here so both modes answer alike, whether
+    // the policies rejected synchronously (thrown) or after waiting (rejected).
+    let admitted: FilterOutcome | Promise<FilterOutcome>;
+    try {
+      admitted = this.#sentinel.requestFilter(session, ctx.sentinel);
+    } catch (err) {
+      this.#frontline.responseFilter(session, NO_UPSTREAM_RESPONSE, ctx.frontline);
+      throw err;
+    }
     if (!(admitted instanceof Promise)) return admitted;
     return admitted.catch((err: unknown) => {
-      // Over two hops a policy rejection is Sentinel's response, to which Frontline adds its
-      // headers; the same headers go on the rejection here so both modes answer alike.
       this.#frontline.responseFilter(session, NO_UPSTREAM_RESPONSE, ctx.frontline);
       throw err;
     });

@@ -82,7 +82,7 @@ export class PolicyEngine {
       keyauth: options.keyVerifier === undefined || options.keySpaceResolver === undefined
         ? missing('key verifier')
         : (policy, context) => createKeyAuthExecutor(policy, options.keyVerifier!, options.keySpaceResolver!, { clock: context.clock, ...options.keyAuth }),
-      jwtauth: (policy) => createJwtAuthExecutor(policy, options.jwt),
+      jwtauth: (policy, context) => createJwtAuthExecutor(policy, { clock: context.clock, ...options.jwt }),
       ...options.executors,
     };
   }
@@ -154,33 +154,46 @@ export class CompiledPolicySet {
 
   /**
    * Runs the policies for one request. Never throws: a rejection (or an executor's unexpected
-   * error, as a 500 fault) is returned with the state gathered until then. Called per request.
+   * error, as a 500 fault) is returned with the state gathered until then. Synchronous while every
+   * executor is (firewall, in-process rate limits, KeyAuth on a cached key): a promise only from
+   * the first executor that returns one. Called per request.
    */
-  async evaluate(request: RequestView, workspaceId: string): Promise<EvaluationResult> {
+  evaluate(request: RequestView, workspaceId: string): EvaluationResult | Promise<EvaluationResult> {
     const state: EvaluationState = {
       workspaceId,
       principal: undefined,
       rateLimit: undefined,
       log: { requestHeaders: false, responseHeaders: false, requestBody: false, responseBody: false, query: false },
     };
-    for (const policy of this.#policies) {
-      if (!policy.matches(request)) continue;
-      if (policy.executor.authenticates === true && state.principal !== undefined) {
-        policy.tally.skipped++;
-        continue;
-      }
+    return this.#runFrom(0, request, state);
+  }
+
+  /** Policies `from` onwards; returns a promise only once an executor returned one. */
+  #runFrom(from: number, request: RequestView, state: EvaluationState): EvaluationResult | Promise<EvaluationResult> {
+    const policies = this.#policies;
+    for (let index = from; index < policies.length; index++) {
+      const policy = policies[index]!;
+      let pending: void | Promise<void>;
       try {
-        const pending = policy.executor.execute(request, state);
-        if (pending !== undefined) await pending;
-        policy.tally.success++;
+        if (!policy.matches(request)) continue;
+        if (policy.executor.authenticates === true && state.principal !== undefined) {
+          policy.tally.skipped++;
+          continue;
+        }
+        pending = policy.executor.execute(request, state);
       } catch (err) {
-        const fault = err instanceof Fault
-          ? err
-          : new Fault('err:frontline:platform:internal_server_error', { internalMessage: `policy ${policy.id} failed: ${(err as Error)?.message}`, cause: err });
-        if (fault.status >= 500) policy.tally.error++;
-        else policy.tally.rejected++;
-        return { state, fault };
+        return rejected(policy, err, state);
       }
+      if (pending !== undefined) {
+        return pending.then(
+          () => {
+            policy.tally.success++;
+            return this.#runFrom(index + 1, request, state);
+          },
+          (err: unknown) => rejected(policy, err, state),
+        );
+      }
+      policy.tally.success++;
     }
     return { state, fault: undefined };
   }
@@ -193,6 +206,16 @@ export class CompiledPolicySet {
     this.#stopPublishing = undefined;
     for (const policy of this.#policies) policy.executor.close?.();
   }
+}
+
+/** The result of a policy that threw or rejected: its Fault, or a 500 for anything else; counted. */
+function rejected(policy: CompiledPolicy, err: unknown, state: EvaluationState): EvaluationResult {
+  const fault = err instanceof Fault
+    ? err
+    : new Fault('err:frontline:platform:internal_server_error', { internalMessage: `policy ${policy.id} failed: ${(err as Error)?.message}`, cause: err });
+  if (fault.status >= 500) policy.tally.error++;
+  else policy.tally.rejected++;
+  return { state, fault };
 }
 
 function newTally(): Tally {

@@ -8,11 +8,11 @@
 
 /** One rate-limit result as the headers show it. */
 export interface RateLimitOutcome {
-  limit: number;
-  remaining: number;
+  readonly limit: number;
+  readonly remaining: number;
   /** Absolute Unix ms at which the window resets. */
-  resetMs: number;
-  passed: boolean;
+  readonly resetMs: number;
+  readonly passed: boolean;
 }
 
 /** True when `next` should replace `current` in the headers. */
@@ -23,13 +23,25 @@ export function moreRestrictive(current: RateLimitOutcome | undefined, next: Rat
   return !next.passed && next.resetMs > current.resetMs;
 }
 
-/** The header pairs for `outcome` at `nowMs` (lower-case names). */
+/** Where {@link addRateLimitHeaders} writes (a `ProxySession`). */
+export interface ResponseHeaderTarget {
+  addResponseHeader(name: string, value: string): void;
+}
+
+/**
+ * Adds the headers for `outcome` to `target` (lower-case names); `nowMs` is read only for the
+ * `Retry-After` of a denial. Called per request that checked a limit (no arrays allocated).
+ */
+export function addRateLimitHeaders(target: ResponseHeaderTarget, outcome: RateLimitOutcome, nowMs: () => number): void {
+  target.addResponseHeader('x-ratelimit-limit', String(outcome.limit));
+  target.addResponseHeader('x-ratelimit-remaining', String(Math.max(0, outcome.remaining)));
+  target.addResponseHeader('x-ratelimit-reset', String(Math.ceil(outcome.resetMs / 1000)));
+  if (!outcome.passed) target.addResponseHeader('retry-after', String(Math.max(1, Math.ceil((outcome.resetMs - nowMs()) / 1000))));
+}
+
+/** The header pairs for `outcome` at `nowMs` (lower-case names), as {@link addRateLimitHeaders} adds them. */
 export function rateLimitHeaderPairs(outcome: RateLimitOutcome, nowMs: number): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [
-    ['x-ratelimit-limit', String(outcome.limit)],
-    ['x-ratelimit-remaining', String(Math.max(0, outcome.remaining))],
-    ['x-ratelimit-reset', String(Math.ceil(outcome.resetMs / 1000))],
-  ];
-  if (!outcome.passed) pairs.push(['retry-after', String(Math.max(1, Math.ceil((outcome.resetMs - nowMs) / 1000)))]);
+  const pairs: Array<[string, string]> = [];
+  addRateLimitHeaders({ addResponseHeader: (name, value) => pairs.push([name, value]) }, outcome, () => nowMs);
   return pairs;
 }

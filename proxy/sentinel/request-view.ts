@@ -86,7 +86,11 @@ export class RequestView {
     return Array.isArray(value) ? value : [value];
   }
 
-  /** The first value of header `name`, or undefined. */
+  /**
+   * The first value of header `name`, or undefined. Cheaper than `headerValues(name)[0]` (no
+   * per-line view is built) and the same for the headers whose repeats Node drops (Authorization,
+   * Host, Content-Type…): their joined value is the first line.
+   */
   header(name: string): string | undefined {
     const value = this.source.headers[name];
     return Array.isArray(value) ? value[0] : value;

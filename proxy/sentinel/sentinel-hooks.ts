@@ -25,10 +25,10 @@ import type { HttpPeer } from '../http-peer.ts';
 import type { ProxySession } from '../proxy-session.ts';
 import type { InstancePool } from './instance-pool.ts';
 import type { LogCapture } from './policy-executor.ts';
-import type { CompiledPolicySet } from './policy-engine.ts';
+import type { CompiledPolicySet, EvaluationResult } from './policy-engine.ts';
 import { PRINCIPAL_HEADER, serializePrincipal } from './principal.ts';
 import type { RateLimitOutcome } from './rate-limit-headers.ts';
-import { rateLimitHeaderPairs } from './rate-limit-headers.ts';
+import { addRateLimitHeaders } from './rate-limit-headers.ts';
 import type { RequestLogSink } from '../../core/analytics/request-log-sink.ts';
 import { redactQuery, renderBody, renderHeaders, secretValues } from './request-log.ts';
 import { RequestView } from './request-view.ts';
@@ -93,6 +93,7 @@ export class SentinelHooks implements ProxyHooks<SentinelCtx> {
   readonly #requestLog: RequestLogSink | undefined;
   readonly #maxLoggedBodyBytes: number;
   readonly #clock: Clock;
+  readonly #nowMs = (): number => this.#clock.nowMs();
   readonly #ejections: { inc(): void } | undefined;
   readonly #retries: { inc(): void } | undefined;
 
@@ -186,23 +187,35 @@ export class SentinelHooks implements ProxyHooks<SentinelCtx> {
     });
   }
 
-  async #admit(session: ProxySession, ctx: SentinelCtx, deployment: SentinelDeployment | undefined): Promise<FilterOutcome> {
+  #admit(session: ProxySession, ctx: SentinelCtx, deployment: SentinelDeployment | undefined): FilterOutcome | Promise<FilterOutcome> {
     if (deployment === undefined) {
       throw Fault.expected('err:frontline:routing:deployment_not_found', { publicMessage: 'No deployment serves this host.', internalMessage: `no deployment for host ${JSON.stringify(session.host)}` });
     }
     ctx.deployment = deployment;
     if (deployment.policies.empty) return 'continue';
+    const req = session.req as { headersDistinct?: Record<string, string[] | undefined> };
     const view = new RequestView({
       requestId: session.requestId,
       method: session.method,
       url: session.path,
       headers: session.headers,
-      headersDistinct: (session.req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct,
+      // A getter: Node builds `headersDistinct` from the raw headers on first access, which only
+      // a matcher on header lines needs (KeyAuth and JWTAuth read the first Authorization line).
+      get headersDistinct() {
+        return req.headersDistinct;
+      },
       clientIp: this.#clientIp(session),
       // OpenAPI body validation buffers the body (bounded); the forwarder then sends those bytes.
-      ...(session.upgrade === undefined ? { readBody: (maxBytes: number) => session.readBody(maxBytes) } : {}),
+      readBody: session.upgrade === undefined ? (maxBytes: number) => session.readBody(maxBytes) : undefined,
     });
-    const { state, fault } = await deployment.policies.evaluate(view, deployment.workspaceId);
+    const evaluation = deployment.policies.evaluate(view, deployment.workspaceId);
+    // Synchronous policies (the common case: cached keys, in-process limits) decide without a promise.
+    if (evaluation instanceof Promise) return evaluation.then((result) => this.#apply(session, ctx, result));
+    return this.#apply(session, ctx, evaluation);
+  }
+
+  /** Applies an evaluation to the request: rate-limit headers, log flags, the rejection or the principal header. */
+  #apply(session: ProxySession, ctx: SentinelCtx, { state, fault }: EvaluationResult): FilterOutcome {
     ctx.rateLimit = state.rateLimit;
     ctx.log = state.log;
     if (state.log.requestBody || state.log.responseBody) {
@@ -239,7 +252,7 @@ export class SentinelHooks implements ProxyHooks<SentinelCtx> {
   }
 
   #addRateLimitHeaders(session: ProxySession, outcome: RateLimitOutcome): void {
-    for (const [name, value] of rateLimitHeaderPairs(outcome, this.#clock.nowMs())) session.addResponseHeader(name, value);
+    addRateLimitHeaders(session, outcome, this.#nowMs);
   }
 }
 

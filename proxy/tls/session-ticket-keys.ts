@@ -18,7 +18,7 @@
  *
  * Keys never reach logs: `inspect`/`JSON.stringify` of an instance show no key bytes.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { inspect } from 'node:util';
 import type { Server as TlsServer } from 'node:tls';
 import { Fault } from '../../core/fault.ts';
@@ -181,7 +181,7 @@ export class SessionTicketKeys {
   readonly #answer = (name: Buffer, iv: Buffer, encrypt: boolean): TicketKeyAnswer => {
     if (encrypt) {
       const key = this.#current;
-      return [TICKET_ACCEPTED, key.hmac, key.aes, key.name, randomBytes(TICKET_IV_BYTES)];
+      return [TICKET_ACCEPTED, key.hmac, key.aes, key.name, nextTicketIv()];
     }
     if (name.equals(this.#current.name)) return [TICKET_ACCEPTED, this.#current.hmac, this.#current.aes, this.#current.name, iv];
     // An older key still decrypts for one interval; OpenSSL then issues a ticket under `current`.
@@ -201,6 +201,24 @@ export class SessionTicketKeys {
   toJSON(): string {
     return '[redacted]';
   }
+}
+
+// Ticket IVs come from a pool refilled by the CSPRNG 256 IVs at a time: OpenSSL asks for one per
+// ticket issued (two per TLS 1.3 handshake), and a native RNG call each time showed in profiles.
+// Node copies the IV before the callback returns, so the pool's bytes are never reused.
+const IV_POOL_BYTES = 256 * TICKET_IV_BYTES;
+const ivPool = Buffer.allocUnsafe(IV_POOL_BYTES);
+let ivPoolOffset = IV_POOL_BYTES;
+
+/** A fresh random 16-byte IV for one ticket. Per ticket issued. */
+function nextTicketIv(): Buffer {
+  if (ivPoolOffset === IV_POOL_BYTES) {
+    randomFillSync(ivPool);
+    ivPoolOffset = 0;
+  }
+  const iv = ivPool.subarray(ivPoolOffset, ivPoolOffset + TICKET_IV_BYTES);
+  ivPoolOffset += TICKET_IV_BYTES;
+  return iv;
 }
 
 function splitKey(key: Uint8Array, label: string): SplitKey {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { Fault } from '../../core/fault.ts';
-import { defaultMetrics, Metrics } from '../../core/metrics.ts';
+import { defaultMetrics, LocalHistogram, Metrics } from '../../core/metrics.ts';
 
 t.test('accepts names of the form keygate_<area>_<name>_<unit>', async (t) => {
   const metrics = new Metrics();
@@ -111,4 +111,42 @@ t.test('onCollect hooks publish hot-path counts when scraped, and can be removed
   pending = 100;
   t.match(await metrics.render(), /keygate_test_events_total\{kind="a"\} 7/, 'a removed hook no longer runs');
   t.throws(() => metrics.onCollect('keygate_test_unknown_total', () => {}), { code: 'err:keygate:metrics:invalid_definition', message: /keygate_test_unknown_total/ });
+});
+
+t.test('a local histogram renders exactly what a prom-client histogram renders for the same observations', async (t) => {
+  const local = new Metrics();
+  const reference = new Metrics();
+  const series = local.localHistogram('keygate_http_request_duration_seconds', 'latency', ['method', 'status']);
+  const histogram = reference.histogram('keygate_http_request_duration_seconds', 'latency', ['method', 'status']);
+  const observations: Array<[string, string, number]> = [['GET', '200', 0.0003], ['GET', '200', 0.001], ['GET', '200', 0.0011], ['POST', '500', 12], ['POST', '500', 0.25], ['GET', '200', Number.NaN]];
+  for (const [method, status, value] of observations) {
+    series.labels(method, status).observe(value);
+    if (Number.isFinite(value)) histogram.labels(method, status).observe(value);
+  }
+  t.same(normalized(await local.render()), normalized(await reference.render()), 'same buckets (cumulative, le="+Inf"), sum and count; a NaN is ignored');
+});
+
+/** The exposition's lines with each line's labels sorted (prom-client's label order varies), sorted. */
+function normalized(text: string): string[] {
+  return text.trim().split('\n').map((line) => line.replace(/\{([^}]*)\}/, (_all, labels: string) => `{${labels.split(',').sort().join(',')}}`)).sort();
+}
+
+t.test('a local histogram is registered once per name and conflicts are faults', async (t) => {
+  const metrics = new Metrics();
+  const first = metrics.localHistogram('keygate_http_request_duration_seconds', 'latency', ['route']);
+  t.equal(metrics.localHistogram('keygate_http_request_duration_seconds', 'latency', ['route']), first, 'the same instance');
+  t.throws(() => metrics.histogram('keygate_http_request_duration_seconds', 'latency', ['route']), { code: 'err:keygate:metrics:invalid_definition' });
+  t.throws(() => metrics.localHistogram('keygate_http_request_duration_seconds', 'latency', ['method']), { code: 'err:keygate:metrics:invalid_definition' });
+  t.throws(() => metrics.localHistogram('keygate_http_other_latency_seconds', 'x', ['le']), { code: 'err:keygate:metrics:invalid_definition' }, 'le is reserved for buckets');
+  t.throws(() => metrics.localHistogram('keygate_http_other_latency_seconds', 'x', ['bad-name']), { code: 'err:keygate:metrics:invalid_definition' });
+  t.throws(() => first.labels('a', 'b'), { code: 'err:keygate:metrics:invalid_definition' }, 'wrong number of label values');
+});
+
+t.test('a local histogram holds a bounded number of label sets; the rest share one "other" series', async (t) => {
+  const metrics = new Metrics();
+  const histogram = metrics.localHistogram('keygate_http_request_duration_seconds', 'latency', ['route']);
+  for (let index = 0; index < LocalHistogram.MAX_SERIES + 50; index++) histogram.labels(`/r${index}`).observe(0.001);
+  const rendered = await metrics.render();
+  t.match(rendered, 'keygate_http_request_duration_seconds_count{route="other"} 50');
+  t.notMatch(rendered, `route="/r${LocalHistogram.MAX_SERIES}"`);
 });

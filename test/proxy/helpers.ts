@@ -1,9 +1,13 @@
 /**
  * Shared helpers of the proxy tests: loopback origins that close every socket they opened, a
- * small HTTP client that returns status, headers and body, and a deadline-bounded poll.
+ * small HTTP client that returns status, headers and body, a deadline-bounded poll, and
+ * `forEachEngine`, which runs a suite once per forwarding engine (one contract, every engine).
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Test } from 'tap';
+import { FORWARDING_ENGINE_NAMES } from '../../proxy/forward/create-forwarding-engine.ts';
+import type { ForwardingEngineName } from '../../proxy/forward/create-forwarding-engine.ts';
 import { ProxyServer } from '../../proxy/proxy-server.ts';
 import type { ProxyServerOptions, ProxyListenOptions } from '../../proxy/proxy-server.ts';
 
@@ -73,4 +77,12 @@ export async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'c
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
+}
+
+/**
+ * Runs `suite` once per forwarding engine (`raw`, `undici`), each as a subtest named after the
+ * engine; the suite passes `engine` to `startProxy`, so every guarantee is checked on both.
+ */
+export function forEachEngine(t: Test, suite: (t: Test, engine: ForwardingEngineName) => void): void {
+  for (const engine of FORWARDING_ENGINE_NAMES) t.test(`${engine} engine`, async (t) => suite(t, engine));
 }

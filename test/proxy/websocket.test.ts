@@ -4,7 +4,7 @@ import http from 'node:http';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HttpPeer } from '../../proxy/http-peer.ts';
-import { startOrigin, startProxy, waitFor } from './helpers.ts';
+import { forEachEngine, startOrigin, startProxy, waitFor } from './helpers.ts';
 
 const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -33,76 +33,79 @@ function acceptWebSocket(req: http.IncomingMessage, socket: Duplex): void {
   socket.on('error', () => {});
 }
 
-t.test('a WebSocket echo works through the proxy, with the policies run before the upgrade', async (t) => {
-  const origin = await startOrigin((_req, res) => res.end('not a websocket'), (server) => server.on('upgrade', acceptWebSocket));
-  const filtered: string[] = [];
-  const { proxy, port } = await startProxy({
-    hooks: {
-      newCtx: () => ({}),
-      requestFilter: (session) => {
-        filtered.push(`${session.upgrade}:${session.path}`);
-        return session.path === '/forbidden' ? session.respond(403, 'no') : 'continue';
+forEachEngine(t, (t, engine) => {
+  t.test('a WebSocket echo works through the proxy, with the policies run before the upgrade', async (t) => {
+    const origin = await startOrigin((_req, res) => res.end('not a websocket'), (server) => server.on('upgrade', acceptWebSocket));
+    const filtered: string[] = [];
+    const { proxy, port } = await startProxy({
+      engine,
+      hooks: {
+        newCtx: () => ({}),
+        requestFilter: (session) => {
+          filtered.push(`${session.upgrade}:${session.path}`);
+          return session.path === '/forbidden' ? session.respond(403, 'no') : 'continue';
+        },
+        upstreamPeer: () => new HttpPeer(origin.url),
       },
-      upstreamPeer: () => new HttpPeer(origin.url),
-    },
+    });
+    t.teardown(async () => { await proxy.close({ graceMs: 100 }); await origin.close(); });
+
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/chat`);
+    const messages: string[] = [];
+    socket.addEventListener('message', (event) => messages.push(String(event.data)));
+    await new Promise<void>((resolve, reject) => {
+      socket.addEventListener('open', () => resolve());
+      socket.addEventListener('error', () => reject(new Error('websocket failed to open')));
+    });
+    socket.send('hello');
+    socket.send('x'.repeat(1000));
+    await waitFor(() => messages.length === 2, 3_000, 'echoes');
+    t.same(messages, ['hello', 'x'.repeat(1000)]);
+    const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve()));
+    socket.close();
+    await closed;
+    t.same(filtered, ['websocket:/chat']);
+
+    const denied = new WebSocket(`ws://127.0.0.1:${port}/forbidden`);
+    await new Promise<void>((resolve) => denied.addEventListener('error', () => resolve()));
+    t.same(filtered, ['websocket:/chat', 'websocket:/forbidden'], 'the request filter answered before any upgrade');
   });
-  t.teardown(async () => { await proxy.close({ graceMs: 100 }); await origin.close(); });
 
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/chat`);
-  const messages: string[] = [];
-  socket.addEventListener('message', (event) => messages.push(String(event.data)));
-  await new Promise<void>((resolve, reject) => {
-    socket.addEventListener('open', () => resolve());
-    socket.addEventListener('error', () => reject(new Error('websocket failed to open')));
+  t.test('an upgrade to a dead backend gets a prompt 503, not a hang', async (t) => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const deadPort = (server.address() as net.AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve));
+    const { proxy, port } = await startProxy({ engine, hooks: { newCtx: () => ({}), upstreamPeer: () => new HttpPeer(`http://127.0.0.1:${deadPort}`) } });
+    t.teardown(() => proxy.close({ graceMs: 100 }));
+
+    const raw = net.connect(port, '127.0.0.1');
+    raw.write('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    const reply = await new Promise<string>((resolve) => {
+      let text = '';
+      raw.on('data', (data) => { text += data.toString(); });
+      raw.on('end', () => resolve(text));
+    });
+    raw.destroy();
+    t.match(reply, /^HTTP\/1\.1 503 /);
+    t.match(reply, /err:frontline:upstream:service_unavailable/);
   });
-  socket.send('hello');
-  socket.send('x'.repeat(1000));
-  await waitFor(() => messages.length === 2, 3_000, 'echoes');
-  t.same(messages, ['hello', 'x'.repeat(1000)]);
-  const closed = new Promise<void>((resolve) => socket.addEventListener('close', () => resolve()));
-  socket.close();
-  await closed;
-  t.same(filtered, ['websocket:/chat']);
 
-  const denied = new WebSocket(`ws://127.0.0.1:${port}/forbidden`);
-  await new Promise<void>((resolve) => denied.addEventListener('error', () => resolve()));
-  t.same(filtered, ['websocket:/chat', 'websocket:/forbidden'], 'the request filter answered before any upgrade');
-});
-
-t.test('an upgrade to a dead backend gets a prompt 503, not a hang', async (t) => {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const deadPort = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  const { proxy, port } = await startProxy({ hooks: { newCtx: () => ({}), upstreamPeer: () => new HttpPeer(`http://127.0.0.1:${deadPort}`) } });
-  t.teardown(() => proxy.close({ graceMs: 100 }));
-
-  const raw = net.connect(port, '127.0.0.1');
-  raw.write('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
-  const reply = await new Promise<string>((resolve) => {
-    let text = '';
-    raw.on('data', (data) => { text += data.toString(); });
-    raw.on('end', () => resolve(text));
+  t.test('an upstream that declines the upgrade has its answer relayed', async (t) => {
+    const origin = await startOrigin((_req, res) => res.end('unused'), (server) => server.on('upgrade', (_req, socket: Duplex) => {
+      socket.end('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope');
+    }));
+    const { proxy, port } = await startProxy({ engine, hooks: { newCtx: () => ({}), upstreamPeer: () => new HttpPeer(origin.url) } });
+    t.teardown(async () => { await proxy.close({ graceMs: 100 }); await origin.close(); });
+    const raw = net.connect(port, '127.0.0.1');
+    raw.write('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    const reply = await new Promise<string>((resolve) => {
+      let text = '';
+      raw.on('data', (data) => { text += data.toString(); });
+      raw.on('end', () => resolve(text));
+    });
+    raw.destroy();
+    t.match(reply, /^HTTP\/1\.1 426 /);
+    t.match(reply, /\r\n\r\nnope$/);
   });
-  raw.destroy();
-  t.match(reply, /^HTTP\/1\.1 503 /);
-  t.match(reply, /err:frontline:upstream:service_unavailable/);
-});
-
-t.test('an upstream that declines the upgrade has its answer relayed', async (t) => {
-  const origin = await startOrigin((_req, res) => res.end('unused'), (server) => server.on('upgrade', (_req, socket: Duplex) => {
-    socket.end('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope');
-  }));
-  const { proxy, port } = await startProxy({ hooks: { newCtx: () => ({}), upstreamPeer: () => new HttpPeer(origin.url) } });
-  t.teardown(async () => { await proxy.close({ graceMs: 100 }); await origin.close(); });
-  const raw = net.connect(port, '127.0.0.1');
-  raw.write('GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
-  const reply = await new Promise<string>((resolve) => {
-    let text = '';
-    raw.on('data', (data) => { text += data.toString(); });
-    raw.on('end', () => resolve(text));
-  });
-  raw.destroy();
-  t.match(reply, /^HTTP\/1\.1 426 /);
-  t.match(reply, /\r\n\r\nnope$/);
 });

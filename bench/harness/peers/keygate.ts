@@ -1,12 +1,13 @@
 /**
- * Benchmark peer: keygate's proxy framework, `ProxyServer` + a forwarding engine (`--engine raw`
- * for `RawHttp1Engine`, `--engine undici` for `UndiciEngine`; default: the framework's default).
+ * Benchmark peer: keygate's proxy framework, `ProxyServer` + a forwarding engine by name (`--engine raw`
+ * for `RawHttp1Engine`, `--engine undici` for `UndiciEngine`; default: the framework's default, raw).
  * `node keygate.ts <originPort> <port> [--tls certFile keyFile] [--routes N] [--engine raw|undici]`; prints `ready <port>`.
  * With `--routes N`, requests are routed by Host through a table of N hosts (`r0.bench` …), as a
  * real ingress would; without it, every request goes to the origin.
  */
 import { readFileSync } from 'node:fs';
-import { HttpPeer, ProxyServer, CertificateStore, RawHttp1Engine, UndiciEngine } from '../../../proxy/index.ts';
+import { HttpPeer, ProxyServer, CertificateStore } from '../../../proxy/index.ts';
+import type { ForwardingEngineName } from '../../../proxy/index.ts';
 import { Fault } from '../../../core/fault.ts';
 
 const [originPort, port, ...rest] = process.argv.slice(2);
@@ -15,7 +16,7 @@ const routesAt = rest.indexOf('--routes');
 const routeCount = routesAt === -1 ? 0 : Number(rest[routesAt + 1]);
 const engineAt = rest.indexOf('--engine');
 const engineName = engineAt === -1 ? undefined : rest[engineAt + 1];
-const engine = engineName === 'raw' ? new RawHttp1Engine() : engineName === 'undici' ? new UndiciEngine() : undefined;
+const engine = engineName === undefined ? undefined : engineName as ForwardingEngineName;
 const peer = new HttpPeer(`http://127.0.0.1:${originPort}`);
 const routes = new Map<string, HttpPeer>();
 for (let i = 0; i < routeCount; i++) routes.set(`r${i}.bench`, peer);

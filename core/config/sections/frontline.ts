@@ -60,6 +60,10 @@ export const frontline = {
     max: 64,
     flagAliases: ['workers'],
   }),
+  engine: field.oneOf(['raw', 'undici'], {
+    description: 'How Frontline speaks HTTP/1.1 to upstreams: raw (keygate\'s own strict HTTP/1.1 client over pooled sockets) or undici (undici pools). h2c upstreams always use undici.',
+    default: 'raw',
+  }),
   source: field.oneOf(['file', 'database'], { description: 'Where routes and certificates come from: the config file, or the database (--db).', default: 'file' }),
 } as const;
 

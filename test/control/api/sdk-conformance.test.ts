@@ -45,8 +45,10 @@ t.test('the official SDK drives keygate', async (t) => {
       identity: { externalId: 'sdk_user' }, permissions: ['docs.read'],
       ratelimits: [{ name: 'requests', remaining: 4, exceeded: false }],
     });
+    // Spent credits reach the database by write-back; flushed here so getKey reads them.
+    await h.deps.usageLimiter.flush();
     const got = await unkey.keys.getKey({ keyId: key.data.keyId });
-    t.match(got.data, { keyId: key.data.keyId, name: 'full', credits: { remaining: 10, refill: { interval: 'daily', amount: 10 } } });
+    t.match(got.data, { keyId: key.data.keyId, name: 'full', credits: { remaining: 9, refill: { interval: 'daily', amount: 10 } } });
     const whoami = await unkey.keys.whoami({ key: key.data.key });
     t.equal(whoami.data.keyId, key.data.keyId);
   });

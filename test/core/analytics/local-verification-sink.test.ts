@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { KeyLastUsedWriter } from '../../../core/analytics/key-last-used-writer.ts';
 import { LocalVerificationSink } from '../../../core/analytics/local-verification-sink.ts';
 import { openDatabase } from '../../../core/db/database.ts';
 import { migrate } from '../../../core/db/migrate.ts';
@@ -89,4 +90,40 @@ t.test('the interval timer flushes on its own', async (t) => {
   const deadline = Date.now() + 5000;
   while (sink.stats.written === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
   t.equal(sink.stats.written, 1);
+});
+
+t.test('last_used_at is written once per key per interval, not once per batch, and always on flush', async (t) => {
+  const db = await setup(t);
+  const sink = new LocalVerificationSink({ db, flushIntervalMs: 0, batchSize: 1, lastUsedIntervalMs: 0 });
+  t.teardown(() => sink.close());
+  sink.record(event('key_a', 1000)); // the batch size: written on its own
+  sink.record(event('key_a', 2000));
+  const deadline = Date.now() + 5000;
+  while (sink.stats.written < 2 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(sink.stats.written, 2, 'both events written');
+  t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, undefined, 'the key waits in memory, not one UPDATE per batch');
+  t.equal(sink.pendingLastUsedKeys, 1, 'one key pending, with its newest use');
+  await sink.flush();
+  t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 2000, 'flush writes it');
+  t.equal(sink.pendingLastUsedKeys, 0);
+});
+
+t.test('pending last_used_at values are written by their own timer and at the bound', async (t) => {
+  const db = await setup(t);
+  const timed = new KeyLastUsedWriter({ db, intervalMs: 5 });
+  t.teardown(() => timed.close());
+  timed.note([event('key_a', 7000)]);
+  let deadline = Date.now() + 5000;
+  while ((await getKeyById(db, 'key_a'))?.lastUsedAtMs !== 7000 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 7000, 'written by the timer');
+
+  const bounded = new KeyLastUsedWriter({ db, intervalMs: 0, maxPendingKeys: 2 });
+  t.teardown(() => bounded.close());
+  bounded.note([event('key_a', 8000)]);
+  t.equal(bounded.pendingKeys, 1, 'below the bound it waits');
+  bounded.note([event('key_b', 8000)]);
+  deadline = Date.now() + 5000;
+  while ((await getKeyById(db, 'key_b'))?.lastUsedAtMs !== 8000 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+  t.equal((await getKeyById(db, 'key_b'))?.lastUsedAtMs, 8000, 'reaching the bound writes at once');
+  t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 8000);
 });

@@ -34,6 +34,23 @@ async function exercise(t: Test, h: ApiHarness): Promise<void> {
     t.equal(results.filter((result) => result.code === 'USAGE_EXCEEDED').length, 10);
   });
 
+  t.test('verifyNow gives the answers of verify, and a key invalidated from the cache is never served from it', async (t) => {
+    const { key, keyId } = await h.seedKey({ apiId, ratelimits: [{ name: 'burst', limit: 2, durationMs: 60_000, autoApply: true }] });
+    const first = await verifier.verifyNow({ key }, options);
+    t.equal(first.code, 'VALID');
+    const cached = verifier.verifyNow({ key }, options);
+    // In-process counters answer a cached key synchronously; Redis counters need a promise.
+    const inProcess = !(cached instanceof Promise);
+    t.equal((await cached).code, 'VALID', 'second use of the limit');
+    t.equal((await verifier.verifyNow({ key }, options)).code, 'RATE_LIMITED', 'the limit stays exact on this path');
+    if (inProcess) t.notOk(verifier.verifyNow({ key }, options) instanceof Promise, 'a cached key with in-process counters needs no promise');
+    await updateKey(h.db, keyId, { enabled: false }, h.clock.nowMs());
+    verifier.invalidate(hashKey(key));
+    t.equal((await verifier.verifyNow({ key }, options)).code, 'DISABLED', 'the reload after an invalidation sees the disabled key');
+    t.equal((await verifier.verifyNow({ key }, options)).code, 'DISABLED', 'and so does the cached entry after it');
+    await t.rejects(async () => verifier.verifyNow({ key, permissions: 'a AND (b' }, options), { code: 'err:user:bad_request:permissions_query_syntax_error' }, 'a caller error is thrown (or rejected) as verify rejects it');
+  });
+
   t.test('concurrent verifications respect a rate limit exactly', async (t) => {
     const { key } = await h.seedKey({ apiId, ratelimits: [{ name: 'burst', limit: 7, durationMs: 60_000, autoApply: true }] });
     const results = await Promise.all(Array.from({ length: 12 }, () => verifier.verify({ key }, options)));

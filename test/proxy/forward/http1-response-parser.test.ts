@@ -100,6 +100,21 @@ t.test('keep-alive follows Connection: close and HTTP/1.0', async (t) => {
   t.ok(parse('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n').keepAlive);
 });
 
+t.test('hands on every header but the framing it consumes; a Connection naming other headers is kept for the caller to strip', async (t) => {
+  const plain = parse('HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\nKeep-Alive: timeout=5\r\nX-A: 1\r\nContent-Length: 2\r\n\r\nok');
+  t.strictSame(plain.headers, { 'x-a': '1', 'content-length': '2' });
+  t.ok(plain.keepAlive);
+  const chunked = parse('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nok\r\n0\r\n\r\n');
+  t.strictSame(chunked.headers, {});
+  t.equal(chunked.body, 'ok');
+  t.notOk(chunked.keepAlive);
+  const naming = parse('HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 0\r\n\r\n');
+  t.strictSame(naming.headers, { connection: 'X-Hop', 'x-hop': '1', 'content-length': '0' });
+  t.ok(naming.keepAlive);
+  const mixedCase = parse('HTTP/1.1 200 OK\r\nCONTENT-type: a\r\ncontent-TYPE: b\r\nContent-Length: 0\r\n\r\n');
+  t.strictSame(mixedCase.headers, { 'content-type': ['a', 'b'], 'content-length': '0' }, 'names are lower-cased whatever their spelling');
+});
+
 t.test('101 is accepted only for an upgrade request and leaves the tunnel bytes unread', async (t) => {
   const head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
   const upgraded = parse(`${head}\x81\x02hi`, { upgrade: true });

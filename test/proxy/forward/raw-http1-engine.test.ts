@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RawHttp1Engine } from '../../../proxy/forward/raw-http1-engine.ts';
 import { HttpPeer } from '../../../proxy/http-peer.ts';
-import { request, startOrigin, startProxy } from '../helpers.ts';
+import { request, startOrigin, startProxy, waitFor } from '../helpers.ts';
 
 /** A raw TCP origin that answers each request head with `respond(head)` (for malformed upstreams). */
 async function startRawOrigin(respond: (head: string, socket: net.Socket) => void): Promise<{ port: number; connections: () => number; close(): Promise<void> }> {
@@ -150,6 +150,28 @@ t.test('a header value with CR/LF set by a hook is refused, never written upstre
   t.teardown(async () => { await proxy.close({ graceMs: 100 }); await engine.destroy(); });
   t.equal((await request(url)).status, 502);
   t.equal(origin.connections(), 0);
+});
+
+t.test('closes an idle kept-alive upstream connection once its idle time is up, then connects anew', async (t) => {
+  let upstreamConnections = 0;
+  const origin = await startOrigin((_req, res) => res.end('ok'), (server) => server.on('connection', () => upstreamConnections++));
+  t.teardown(() => origin.close());
+  const { url, engine, peer } = await proxyTo(t, origin.url, new RawHttp1Engine({ idleTimeoutMs: 200, maxIdleTimeoutMs: 200 }));
+  t.equal((await request(url)).body, 'ok');
+  t.equal(engine.idleCount(peer), 1, 'kept alive right after the response');
+  await waitFor(() => engine.connectionCount(peer) === 0, 3_000, 'the idle connection to be closed');
+  t.equal((await request(url)).body, 'ok');
+  t.equal(upstreamConnections, 2, 'the next request opened a new connection');
+});
+
+t.test("a server's Keep-Alive hint shortens the idle time to one second less than the hint", async (t) => {
+  const origin = await startOrigin((_req, res) => res.end('ok'), (server) => { server.keepAliveTimeout = 2_500; });
+  t.teardown(() => origin.close());
+  const { url, engine, peer } = await proxyTo(t, origin.url, new RawHttp1Engine({ idleTimeoutMs: 60_000 }));
+  const response = await request(url);
+  t.equal(response.body, 'ok');
+  t.equal(engine.idleCount(peer), 1, 'kept alive right after the response');
+  await waitFor(() => engine.connectionCount(peer) === 0, 3_000, 'the connection to be closed before the server\'s 2 s');
 });
 
 t.test('bounds sockets per peer and queues the rest', async (t) => {

@@ -124,3 +124,35 @@ t.test('keygate frontline --db reads routes from the database and stops on SIGTE
   running.signal('SIGTERM');
   t.equal(await running.exited, 0);
 });
+
+t.test('frontline.engine picks the forwarding engine of the worker threads, and an unknown engine is refused at start', async (t) => {
+  const origin = await startEchoOrigin('engine');
+  t.teardown(() => origin.close());
+  const file = files.write('engine.json', {
+    frontline: {
+      httpsPort: 0, httpPort: 0,
+      certificates: [{ certFile: 'certs/cli.pem', keyFile: 'certs/cli.key' }],
+      routes: [{ host: 'cli.example.test', upstreams: [origin.url] }],
+    },
+  });
+  // What tells the engines apart on the wire: undici asks for keep-alive in a Connection
+  // header, the raw engine relies on HTTP/1.1's default and sends none.
+  const upstreamConnectionHeaders = async (args: readonly string[]): Promise<Set<string>> => {
+    const running = await startCli(['--config', file, '--workers', '2', ...args]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const response = await httpsRequest(running.httpsPort, 'cli.example.test', '/engine');
+      seen.add(String((JSON.parse(response.body) as EchoBody).headers.connection));
+    }
+    running.signal('SIGTERM');
+    t.equal(await running.exited, 0);
+    return seen;
+  };
+  t.same([...await upstreamConnectionHeaders([])], ['undefined'], 'the raw engine by default');
+  t.same([...await upstreamConnectionHeaders(['--frontline-engine', 'undici'])], ['keep-alive'], '--frontline-engine undici');
+
+  const refused = spawnSync(process.execPath, [keygatePath, 'frontline', '--config', file, '--frontline-engine', 'fast'], { env, encoding: 'utf8', timeout: 20_000 });
+  t.equal(refused.status, 1);
+  t.match(refused.stderr, /frontline\.engine/);
+  t.match(refused.stderr, /raw, undici/);
+});

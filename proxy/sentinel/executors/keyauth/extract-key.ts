@@ -40,7 +40,8 @@ function compileLocation(location: KeyLocation): (request: RequestView) => strin
     return (request) => request.query.get(name) ?? '';
   }
   return (request) => {
-    const value = request.headerValues('authorization')[0] ?? '';
+    // The first Authorization line (Node keeps only the first; `header` builds no per-line view).
+    const value = request.header('authorization') ?? '';
     return value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer ' ? value.slice(7) : '';
   };
 }

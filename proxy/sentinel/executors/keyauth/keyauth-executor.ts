@@ -27,6 +27,12 @@ import { KeyPrincipalCache } from './key-principal-cache.ts';
  */
 export interface GatewayKeyVerifier {
   verify(input: VerifyKeyInput, options: VerifyKeyOptions): Promise<VerificationResult>;
+  /**
+   * Optional: the same answer, without a promise when the verifier needs none (a cached key, an
+   * in-process limiter). When present KeyAuth calls it instead of `verify`, so a request whose
+   * key is decided synchronously passes the whole policy phase without awaiting anything.
+   */
+  verifyNow?(input: VerifyKeyInput, options: VerifyKeyOptions): VerificationResult | Promise<VerificationResult>;
 }
 
 /** A key space a KeyAuth policy accepts, with the workspace that owns it. */
@@ -87,54 +93,90 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
   const ratelimits = config.ratelimits.length === 0 ? undefined : config.ratelimits;
   const principals = new KeyPrincipalCache();
   const policyId = policy.id;
+  // Bound once: `verifyNow` when the verifier has it (no promise for a cached key), else `verify`.
+  const verifyNow = verifier.verifyNow === undefined ? verifier.verify.bind(verifier) : verifier.verifyNow.bind(verifier);
+
+  /** One verification against one target; any failure of the verifier becomes a 500 Fault (thrown or rejected). */
+  const verifyAt = (input: VerifyKeyInput, candidate: KeySpaceTarget, request: RequestView): VerificationResult | Promise<VerificationResult> => {
+    let outcome: VerificationResult | Promise<VerificationResult>;
+    try {
+      outcome = verifyNow(input, { workspaceId: candidate.workspaceId, keySpaceId: candidate.keySpaceId, clientIp: request.clientIp, requestId: request.requestId });
+    } catch (err) {
+      throw verificationFailed(policyId, err);
+    }
+    if (outcome instanceof Promise) return outcome.catch((err: unknown) => { throw verificationFailed(policyId, err); });
+    return outcome;
+  };
+
+  /** Applies the final answer to the request's state: the principal, or the rejection. */
+  const conclude = (result: VerificationResult, target: KeySpaceTarget | undefined, state: EvaluationState): void => {
+    applyRateLimits(result, state);
+    switch (result.code) {
+      case 'VALID':
+        state.principal = principals.principalFor(result, target!.keySpaceId);
+        return;
+      case 'INSUFFICIENT_PERMISSIONS':
+        throw Fault.expected('err:frontline:client:insufficient_permissions', { publicMessage: 'The key lacks the permissions this route requires.' });
+      case 'RATE_LIMITED':
+        throw Fault.expected('err:frontline:client:rate_limited', { publicMessage: 'Rate limit exceeded.' });
+      case 'USAGE_EXCEEDED':
+        throw Fault.expected('err:frontline:client:usage_exceeded', { publicMessage: 'The key has no credits left.' });
+      default:
+        throw Fault.expected('err:frontline:client:invalid_key', { publicMessage: 'Invalid API key.', internalMessage: `policy ${policyId}: verification answered ${result.code}` });
+    }
+  };
+
+  /**
+   * The targets from `from` on, after `pending` (the answer of target `from - 1`) settles; then,
+   * when no known key space holds the key, the ids unknown at compile time (rate-limited, see
+   * KEYAUTH_DEFAULTS): maybe the key belongs to an API created since the policy loaded.
+   */
+  const searchAsync = async (input: VerifyKeyInput, request: RequestView, state: EvaluationState, pending: Promise<VerificationResult> | undefined, from: number): Promise<void> => {
+    let result: VerificationResult = NOT_FOUND_RESULT;
+    if (pending !== undefined) {
+      result = await pending;
+      if (result.code !== 'NOT_FOUND') return conclude(result, targets[from - 1], state);
+    }
+    for (;;) {
+      for (; from < targets.length; from++) {
+        const candidate = targets[from]!;
+        result = await verifyAt(input, candidate, request);
+        if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state);
+      }
+      if (!unresolved.due()) break;
+      await unresolved.retry();
+      if (from >= targets.length) break;
+    }
+    conclude(result, undefined, state);
+  };
+
   return {
     authenticates: true,
-    async execute(request: RequestView, state: EvaluationState) {
+    // Not `async`: while every answer is synchronous (cached keys, in-process limiter) the
+    // request is decided without a promise; the first answer that waits continues in searchAsync.
+    execute(request: RequestView, state: EvaluationState): void | Promise<void> {
       const key = extract(request);
       if (key === '') {
         throw Fault.expected('err:frontline:client:missing_credentials', { publicMessage: 'Missing API key.', internalMessage: `policy ${policyId}: no key in the request` });
       }
-      let result: VerificationResult = NOT_FOUND_RESULT;
-      let target: KeySpaceTarget | undefined;
-      if (key.length <= MAX_KEY_CHARS) {
-        const input: VerifyKeyInput = { key, permissions, credits, ratelimits };
-        let from = 0;
-        for (;;) {
-          for (; from < targets.length; from++) {
-            const candidate = targets[from]!;
-            try {
-              result = await verifier.verify(input, { workspaceId: candidate.workspaceId, keySpaceId: candidate.keySpaceId, clientIp: request.clientIp, requestId: request.requestId });
-            } catch (err) {
-              throw new Fault('err:frontline:platform:internal_server_error', { internalMessage: `policy ${policyId}: key verification failed: ${(err as Error).message}`, cause: err, source: 'upstream' });
-            }
-            if (result.code !== 'NOT_FOUND') {
-              target = candidate;
-              break;
-            }
-          }
-          // No known key space holds the key: maybe it belongs to an API created since the
-          // policy loaded. Try the new targets only (rate-limited, see KEYAUTH_DEFAULTS).
-          if (target !== undefined || !unresolved.due()) break;
-          await unresolved.retry();
-          if (from >= targets.length) break;
-        }
+      // Too long to be a key: no key space is asked (and nothing is hashed).
+      if (key.length > MAX_KEY_CHARS) return conclude(NOT_FOUND_RESULT, undefined, state);
+      const input: VerifyKeyInput = { key, permissions, credits, ratelimits };
+      for (let from = 0; from < targets.length; from++) {
+        const candidate = targets[from]!;
+        const result = verifyAt(input, candidate, request);
+        if (result instanceof Promise) return searchAsync(input, request, state, result, from + 1);
+        if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state);
       }
-      applyRateLimits(result, state);
-      switch (result.code) {
-        case 'VALID':
-          state.principal = principals.principalFor(result, target!.keySpaceId);
-          return;
-        case 'INSUFFICIENT_PERMISSIONS':
-          throw Fault.expected('err:frontline:client:insufficient_permissions', { publicMessage: 'The key lacks the permissions this route requires.' });
-        case 'RATE_LIMITED':
-          throw Fault.expected('err:frontline:client:rate_limited', { publicMessage: 'Rate limit exceeded.' });
-        case 'USAGE_EXCEEDED':
-          throw Fault.expected('err:frontline:client:usage_exceeded', { publicMessage: 'The key has no credits left.' });
-        default:
-          throw Fault.expected('err:frontline:client:invalid_key', { publicMessage: 'Invalid API key.', internalMessage: `policy ${policyId}: verification answered ${result.code}` });
-      }
+      if (unresolved.due()) return searchAsync(input, request, state, undefined, targets.length);
+      return conclude(NOT_FOUND_RESULT, undefined, state);
     },
   };
+}
+
+/** The 500 of a verifier that failed (database down): never a misleading "invalid key". */
+function verificationFailed(policyId: string, err: unknown): Fault {
+  return new Fault('err:frontline:platform:internal_server_error', { internalMessage: `policy ${policyId}: key verification failed: ${(err as Error)?.message}`, cause: err, source: 'upstream' });
 }
 
 /** The answer when no key space was asked (the key is too long to be one); read only. */

@@ -14,14 +14,20 @@ import { moreRestrictive } from '../../rate-limit-headers.ts';
 import type { RequestView } from '../../request-view.ts';
 import { compileIdentifier } from './rate-limit-identifier.ts';
 
+/** Requests remembered per RateLimit policy, by identifier; the map is cleared when full. */
+export const MAX_CACHED_RATE_LIMIT_REQUESTS = 10_000;
+
 /** Creates the executor of a rate-limit policy (called at compile time). */
 export function createRateLimitExecutor(policy: Policy, rateLimiter: RateLimiter): PolicyExecutor {
   const config = policy.ratelimit!;
   const identify = compileIdentifier(config.identifiers);
   const namespace = policy.id;
-  // The plain in-process limiter decides synchronously: call `limitNow` and return no promise, so
-  // the engine awaits nothing. Only when `limit` is not overridden (a subclass keeps its own behaviour).
+  // The plain in-process limiter decides synchronously: call `limitOneNow` and return no promise,
+  // so the engine awaits nothing. Only when `limit` is not overridden (a subclass keeps its own behaviour).
   const syncLimiter = rateLimiter instanceof MemoryRateLimiter && rateLimiter.limit === MemoryRateLimiter.prototype.limit ? rateLimiter : undefined;
+  // One frozen request per identifier: a returning caller (a key's subject, an IP) reuses it, and
+  // the in-process limiter then reuses its counter key instead of building and hashing it again.
+  const requests = new Map<string, RateLimitRequest>();
 
   const requestFor = (request: RequestView, state: EvaluationState): RateLimitRequest => {
     const identifier = identify(request, state);
@@ -31,12 +37,17 @@ export function createRateLimitExecutor(policy: Policy, rateLimiter: RateLimiter
         internalMessage: `rate-limit policy ${namespace}: identifier unresolved`,
       });
     }
-    return { workspaceId: state.workspaceId, namespace, identifier, limit: config.limit, durationMs: config.windowMs, cost: 1 };
+    const cached = requests.get(identifier);
+    if (cached !== undefined && cached.workspaceId === state.workspaceId) return cached;
+    const fresh: RateLimitRequest = Object.freeze({ workspaceId: state.workspaceId, namespace, identifier, limit: config.limit, durationMs: config.windowMs, cost: 1 });
+    if (cached === undefined && requests.size >= MAX_CACHED_RATE_LIMIT_REQUESTS) requests.clear();
+    requests.set(identifier, fresh);
+    return fresh;
   };
 
   const apply = (limitRequest: RateLimitRequest, decision: RateLimitDecision, state: EvaluationState): void => {
-    const outcome = { limit: decision.limit, remaining: decision.remaining, resetMs: decision.resetMs, passed: decision.passed };
-    if (moreRestrictive(state.rateLimit, outcome)) state.rateLimit = outcome;
+    // The decision has the outcome's fields; it is read only, so it is kept as is.
+    if (moreRestrictive(state.rateLimit, decision)) state.rateLimit = decision;
     if (!decision.passed) {
       throw Fault.expected('err:frontline:client:rate_limited', { publicMessage: 'Rate limit exceeded.', internalMessage: `rate-limit policy ${namespace} denied ${limitRequest.identifier}` });
     }
@@ -46,7 +57,7 @@ export function createRateLimitExecutor(policy: Policy, rateLimiter: RateLimiter
     return {
       execute(request: RequestView, state: EvaluationState): void {
         const limitRequest = requestFor(request, state);
-        apply(limitRequest, syncLimiter.limitNow([limitRequest])[0]!, state);
+        apply(limitRequest, syncLimiter.limitOneNow(limitRequest), state);
       },
     };
   }

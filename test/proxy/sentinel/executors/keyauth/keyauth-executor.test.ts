@@ -86,3 +86,50 @@ t.test('a verifier failure is a 500, and a bad permission query is rejected at c
   const compileFault = await rejection(() => createKeyAuthExecutor(policy({ keyspaces: ['ks_1'], permissionQuery: 'a AND (b' }), broken, resolver));
   t.equal(compileFault.status, 422);
 });
+
+t.test('a key the verifier decides synchronously passes without a promise; the same outcomes either way', async (t) => {
+  const answers: Record<string, VerificationResult> = {
+    'good@ks_2': { valid: true, code: 'VALID', keyId: 'key_1' },
+    'off@ks_1': { valid: false, code: 'DISABLED', keyId: 'key_5' },
+  };
+  const calls: string[] = [];
+  const syncVerifier: GatewayKeyVerifier = {
+    verify: async () => { throw new Error('verify must not be called when verifyNow exists'); },
+    verifyNow: (input, options) => {
+      calls.push(`${input.key}@${options.keySpaceId}`);
+      return answers[`${input.key}@${options.keySpaceId}`] ?? { valid: false, code: 'NOT_FOUND' };
+    },
+  };
+  const executor = await createKeyAuthExecutor(policy({ keyspaces: ['ks_1', 'ks_2'] }), syncVerifier, resolver);
+  const state = freshState();
+  t.equal(executor.execute(requestView('/', { authorization: 'Bearer good' }), state), undefined, 'decided synchronously');
+  t.equal(state.principal!.source.key!.keySpaceId, 'ks_2', 'after asking the first key space');
+  t.same(calls, ['good@ks_1', 'good@ks_2']);
+  t.equal((await rejection(() => executor.execute(requestView('/', { authorization: 'Bearer off' }), freshState()))).code, 'err:frontline:client:invalid_key', 'a disabled key is rejected on the synchronous path too');
+  t.equal((await rejection(() => executor.execute(requestView('/', { authorization: 'Bearer unknown' }), freshState()))).code, 'err:frontline:client:invalid_key');
+
+  // Mixed: the first key space answers synchronously, the second only later.
+  const mixed: GatewayKeyVerifier = {
+    verify: async () => { throw new Error('unused'); },
+    verifyNow: (input, options) => options.keySpaceId === 'ks_1' ? { valid: false, code: 'NOT_FOUND' } : Promise.resolve(answers[`${input.key}@${options.keySpaceId}`] ?? { valid: false, code: 'NOT_FOUND' }),
+  };
+  const mixedExecutor = await createKeyAuthExecutor(policy({ keyspaces: ['ks_1', 'ks_2'] }), mixed, resolver);
+  const later = freshState();
+  const pending = mixedExecutor.execute(requestView('/', { authorization: 'Bearer good' }), later);
+  t.ok(pending instanceof Promise, 'continues asynchronously once an answer waits');
+  await pending;
+  t.equal(later.principal!.source.key!.keySpaceId, 'ks_2');
+});
+
+t.test('a verifier that throws synchronously or rejects later is a 500 either way, never an invalid key', async (t) => {
+  for (const [name, verifyNow] of [
+    ['throws', () => { throw new Error('database down'); }],
+    ['rejects', () => Promise.reject(new Error('database down'))],
+  ] as const) {
+    const verifier: GatewayKeyVerifier = { verify: async () => { throw new Error('unused'); }, verifyNow };
+    const executor = await createKeyAuthExecutor(policy({ keyspaces: ['ks_1'] }), verifier, resolver);
+    const fault = await rejection(() => executor.execute(requestView('/', { authorization: 'Bearer x' }), freshState()));
+    t.equal(fault.code, 'err:frontline:platform:internal_server_error', name);
+    t.equal(fault.status, 500, name);
+  }
+});

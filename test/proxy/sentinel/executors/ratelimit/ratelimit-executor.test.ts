@@ -50,3 +50,15 @@ t.test('compound identifiers escape their parts and mark missing ones unknown', 
   state.principal = { version: 'v1', subject: 'user_1', type: 'API_KEY', source: { key: { keyId: 'k', keySpaceId: 'ks', meta: { org: 'acme' } } } };
   t.equal(subject(requestView('/'), state), 'acme');
 });
+
+t.test('the same identifier in two workspaces counts on two counters', async (t) => {
+  const limiter = new MemoryRateLimiter({ clock: new TestClock(1_700_000_000_000) });
+  t.teardown(() => limiter.close());
+  const executor = createRateLimitExecutor(policy({ limit: 1, windowMs: 60_000, identifiers: [{ header: { name: 'x-tenant' } }] }), limiter);
+  const inWorkspace = (workspaceId: string) => ({ ...freshState(), workspaceId });
+  const tenant = () => requestView('/', { 'x-tenant': 'acme' });
+  t.equal(executor.execute(tenant(), inWorkspace('ws_a')), undefined, 'the in-process limiter decides synchronously');
+  await executor.execute(tenant(), inWorkspace('ws_b'));
+  t.equal((await rejection(() => executor.execute(tenant(), inWorkspace('ws_a')))).code, 'err:frontline:client:rate_limited', 'ws_a spent its one request');
+  t.equal((await rejection(() => executor.execute(tenant(), inWorkspace('ws_b')))).code, 'err:frontline:client:rate_limited', 'ws_b too, separately');
+});

@@ -1,0 +1,97 @@
+/**
+ * `KeyLastUsedWriter`: moves `keys.last_used_at_m` forward (never back) for the keys of written
+ * verification events, coalesced. Each key's newest use is remembered in memory and written at
+ * most once per `intervalMs` (one `UPDATE` per key that was used since the last write, in one
+ * transaction), not once per analytics batch: a busy key set of N keys costs N updates per
+ * interval instead of up to one update per verification. Written also on `flush`/`close`, and at
+ * once when `maxPendingKeys` keys wait. A failed write is logged and dropped (never retried
+ * forever: the pending set must stay bounded).
+ */
+import type { Database } from '../db/database.ts';
+import type { KeyVerificationEvent } from '../db/queries/key-verifications.ts';
+import { markKeyUsed } from '../db/queries/keys.ts';
+import type { Logger } from '../log.ts';
+
+/** Defaults of {@link KeyLastUsedWriterOptions}. */
+export const KEY_LAST_USED_DEFAULTS = {
+  /** Longest time a key's newest use waits in memory before it is written, in ms. */
+  intervalMs: 5_000,
+  /** Keys whose newest use waits at most; reaching it writes them at once. */
+  maxPendingKeys: 100_000,
+} as const;
+
+/** Options of {@link KeyLastUsedWriter}. */
+export interface KeyLastUsedWriterOptions {
+  db: Database;
+  /** Default {@link KEY_LAST_USED_DEFAULTS.intervalMs}; 0 disables the timer (written on `flush`, `close` and at the bound only). */
+  intervalMs?: number;
+  /** Default {@link KEY_LAST_USED_DEFAULTS.maxPendingKeys}. */
+  maxPendingKeys?: number;
+  logger?: Logger;
+}
+
+/** Coalescing writer of `keys.last_used_at_m`; see the file comment. One per analytics sink. */
+export class KeyLastUsedWriter {
+  readonly #db: Database;
+  readonly #maxPendingKeys: number;
+  readonly #logger: Logger | undefined;
+  readonly #timer: NodeJS.Timeout | undefined;
+  #pending = new Map<string, number>();
+  #writing: Promise<void> | undefined;
+
+  constructor(options: KeyLastUsedWriterOptions) {
+    this.#db = options.db;
+    this.#maxPendingKeys = Math.max(1, options.maxPendingKeys ?? KEY_LAST_USED_DEFAULTS.maxPendingKeys);
+    this.#logger = options.logger;
+    const intervalMs = options.intervalMs ?? KEY_LAST_USED_DEFAULTS.intervalMs;
+    if (intervalMs > 0) {
+      this.#timer = setInterval(() => void this.flush(), intervalMs);
+      // A writer must not keep a process alive on its own.
+      this.#timer.unref();
+    }
+  }
+
+  /** Keys waiting to be written. */
+  get pendingKeys(): number {
+    return this.#pending.size;
+  }
+
+  /** Remembers the newest use per key of events that were written; called once per written batch. */
+  note(events: readonly KeyVerificationEvent[]): void {
+    const pending = this.#pending;
+    for (const event of events) {
+      const current = pending.get(event.keyId);
+      if (current === undefined || event.timeMs > current) pending.set(event.keyId, event.timeMs);
+    }
+    if (pending.size >= this.#maxPendingKeys) void this.flush();
+  }
+
+  /** Writes every pending key now (after a write already running). Never rejects. */
+  flush(): Promise<void> {
+    const previous = this.#writing ?? Promise.resolve();
+    const tracked: Promise<void> = previous.then(() => this.#write()).finally(() => {
+      if (this.#writing === tracked) this.#writing = undefined;
+    });
+    this.#writing = tracked;
+    return tracked;
+  }
+
+  /** Stops the timer and writes what is pending. */
+  async close(): Promise<void> {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    await this.flush();
+  }
+
+  async #write(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const batch = this.#pending;
+    this.#pending = new Map();
+    try {
+      await this.#db.transaction(async (tx) => {
+        for (const [keyId, usedAtMs] of batch) await markKeyUsed(tx, keyId, usedAtMs);
+      });
+    } catch (err) {
+      this.#logger?.warn({ err, keys: batch.size }, 'writing keys.last_used_at_m failed; dropped');
+    }
+  }
+}
