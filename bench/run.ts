@@ -21,7 +21,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -54,8 +54,18 @@ const { values: args } = parseArgs({
     'script-timeout-seconds': { type: 'string', default: '300' },
     origin: { type: 'string', default: 'nginx' },
     'load-generator': { type: 'string', default: 'wrk' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+
+if (args.help) {
+  // The usage is this file's opening comment, printed as text.
+  const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  const usage = source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).split('\n').map((line) => line.replace(/^ ?\* ?/, '')).join('\n').trim();
+  console.log(usage);
+  console.log('\ncases: http1-keepalive, tls-keepalive, tls-new-handshakes, http2-downstream, routes-1-vs-1000');
+  process.exit(0);
+}
 
 interface RunningPeer {
   name: string;

@@ -12,6 +12,9 @@ import type { KeyVerificationEvent } from '../db/queries/key-verifications.ts';
 import { markKeyUsed } from '../db/queries/keys.ts';
 import type { Logger } from '../log.ts';
 
+
+/** Keys whose last use is written per transaction (each a short one, see `#write`). */
+const LAST_USED_KEYS_PER_TRANSACTION = 500;
 /** Defaults of {@link KeyLastUsedWriterOptions}. */
 export const KEY_LAST_USED_DEFAULTS = {
   /** Longest time a key's newest use waits in memory before it is written, in ms. */
@@ -86,12 +89,20 @@ export class KeyLastUsedWriter {
     if (this.#pending.size === 0) return;
     const batch = this.#pending;
     this.#pending = new Map();
-    try {
-      await this.#db.transaction(async (tx) => {
-        for (const [keyId, usedAtMs] of batch) await markKeyUsed(tx, keyId, usedAtMs);
-      });
-    } catch (err) {
-      this.#logger?.warn({ err, keys: batch.size }, 'writing keys.last_used_at_m failed; dropped');
+    // Short transactions of at most LAST_USED_KEYS_PER_TRANSACTION keys, in key order: the update
+    // is monotonic and idempotent (no atomicity needed), and row locks on `keys` are then held
+    // briefly and always taken in the same order, so concurrent key updates do not wait long
+    // and two nodes cannot deadlock on them. A failed chunk is dropped; the others still land.
+    const keyIds = [...batch.keys()].sort();
+    for (let start = 0; start < keyIds.length; start += LAST_USED_KEYS_PER_TRANSACTION) {
+      const chunk = keyIds.slice(start, start + LAST_USED_KEYS_PER_TRANSACTION);
+      try {
+        await this.#db.transaction(async (tx) => {
+          for (const keyId of chunk) await markKeyUsed(tx, keyId, batch.get(keyId)!);
+        });
+      } catch (err) {
+        this.#logger?.warn({ err, keys: chunk.length }, 'writing keys.last_used_at_m failed; dropped');
+      }
     }
   }
 }

@@ -20,10 +20,11 @@ export const DEFAULT_ANALYTICS_MAX_BUFFERED_EVENTS = 100_000;
 /**
  * Buffered events that trigger a flush without waiting for the interval, and the rows of one
  * insert. Small on purpose: the embedded SQLite engine writes synchronously, so one batch blocks
- * the event loop for its whole insert (~6 µs a row here); 5,000-row batches put ~30 ms stalls into
- * verifyKey's p99 (14 ms at half the peak rate), 500-row batches keep it at ~2 ms.
+ * the event loop for its whole insert (6–10 µs a row here, three indexes); 5,000-row batches put
+ * ~30 ms stalls into verifyKey's p99 (14 ms at half the peak rate), 500-row batches ~5 ms ones
+ * (p99 5–6 ms); 100-row batches keep each stall near 1 ms, at the same cost per row.
  */
-export const DEFAULT_ANALYTICS_BATCH_SIZE = 500;
+export const DEFAULT_ANALYTICS_BATCH_SIZE = 100;
 /** Longest time an event waits in the buffer, in ms (the reference flushes every 5 s). */
 export const DEFAULT_ANALYTICS_FLUSH_INTERVAL_MS = 5_000;
 

@@ -189,7 +189,7 @@ export class Http1Exchange {
 }
 
 /** Where the parser is in the current request. */
-type Phase = 'idle' | 'head' | 'body' | 'in-flight' | 'responding';
+type Phase = 'idle' | 'head' | 'body' | 'in-flight' | 'responding' | 'closing';
 
 /**
  * One accepted plain-TCP connection on the fast path. Created per connection by the server;
@@ -207,6 +207,14 @@ export class Http1Connection {
   /** `performance.now()` when the current request's first byte arrived. */
   #requestStartedMs = 0;
   #exchange: Http1Exchange | undefined;
+  /** Growable storage behind `#pending` while bytes arrive in small reads (see `#append`). */
+  #storage: Buffer | undefined;
+  /** Bytes of `#storage` in use (its end is where the next read is appended). */
+  #storageUsed = 0;
+  /** True while the socket timer runs at something other than the idle timeout (a slow request). */
+  #timerChanged = false;
+  /** The client half-closed: nothing more is read, and nothing more is answered. */
+  #ended = false;
   /** The current body's reads, while it is longer than what has arrived. */
   #bodyChunks: Buffer[] | undefined;
   #bodyBytes = 0;
@@ -240,9 +248,9 @@ export class Http1Connection {
     socket.on('end', this.#onEnd);
   }
 
-  /** True once the socket closed. */
+  /** True once the socket closed or the client half-closed: nothing more can be answered. */
   get isClosed(): boolean {
-    return this.#closed;
+    return this.#closed || this.#ended;
   }
 
   /** True when no request is being received or handled (safe to close at drain). */
@@ -257,7 +265,7 @@ export class Http1Connection {
 
   /** @internal Writes one response (from {@link Http1Exchange.respond}) and moves to the next request. */
   write(head: string, asciiHead: boolean, payload: string | Uint8Array | undefined, close: boolean): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#ended) return;
     const socket = this.#socket;
     this.#exchange = undefined;
     if (payload !== undefined && payload.length > STREAMED_PAYLOAD_BYTES) {
@@ -304,13 +312,24 @@ export class Http1Connection {
   #responded(close: boolean): void {
     if (this.#closed) return;
     const socket = this.#socket;
-    if (close) {
+    if (close || this.#ended) {
       this.#phase = 'idle';
       this.#pending = undefined;
       socket.removeListener('data', this.#onData);
       // As node:http does: end, then destroy once the response is flushed, so a client still
       // sending a refused body cannot hold the socket open.
       socket.end(() => socket.destroy());
+      return;
+    }
+    if (socket.writableNeedDrain) {
+      // The client is not taking responses as fast as it sends requests: no next request is
+      // read or answered until it has, so unread responses cannot pile up in memory.
+      this.#phase = 'responding';
+      if (!this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+      socket.once('drain', () => this.#responded(false));
       return;
     }
     this.#phase = 'idle';
@@ -336,14 +355,10 @@ export class Http1Connection {
       this.#parse();
       return;
     }
-    if (this.#pending === undefined || this.#pending.length === 0) {
-      this.#pending = chunk;
-    } else {
-      this.#pending = Buffer.concat([this.#pending, chunk]);
-    }
-    if (this.#phase === 'in-flight' || this.#phase === 'responding') {
+    this.#append(chunk);
+    if (this.#phase === 'in-flight' || this.#phase === 'responding' || this.#phase === 'closing') {
       // Pipelined bytes wait for the current response; bounded by pausing the socket.
-      if (this.#pending.length > MAX_PIPELINED_BYTES && !this.#paused) {
+      if (this.#pending!.length > MAX_PIPELINED_BYTES && !this.#paused) {
         this.#paused = true;
         this.#socket.pause();
       }
@@ -352,11 +367,56 @@ export class Http1Connection {
     this.#parse();
   };
 
+  /**
+   * Appends a read to `#pending`. A head or pipelined bytes arriving in many small reads are
+   * copied into a buffer that doubles as needed, so a client trickling bytes costs linear, not
+   * quadratic, copying. The common case (a whole request per read) copies nothing.
+   */
+  #append(chunk: Buffer): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.length === 0) {
+      this.#pending = chunk;
+      return;
+    }
+    const storage = this.#storage;
+    const needed = pending.length + chunk.length;
+    if (storage !== undefined && pending.buffer === storage.buffer && pending.byteOffset + pending.length === storage.byteOffset + this.#storageUsed
+      && this.#storageUsed + chunk.length <= storage.length) {
+      // `pending` ends where the storage's used part ends: the chunk goes right after it.
+      chunk.copy(storage, this.#storageUsed);
+      this.#storageUsed += chunk.length;
+      this.#pending = storage.subarray(pending.byteOffset - storage.byteOffset, this.#storageUsed);
+      return;
+    }
+    const grown = Buffer.allocUnsafe(Math.max(2 * needed, 1024));
+    pending.copy(grown, 0);
+    chunk.copy(grown, pending.length);
+    this.#storage = grown;
+    this.#storageUsed = needed;
+    this.#pending = grown.subarray(0, needed);
+  }
+
   #onTimeout = (): void => {
     // Idle with nothing pending, or a request that went silent mid-way: close. A request in
     // flight is the handler's business (the server's deadline answers it).
     if (this.#phase === 'in-flight') return;
-    if (this.#phase === 'head' || this.#phase === 'body') this.#refuse(408);
+    if (this.#phase === 'closing') {
+      // A refusal whose bytes the client does not take: nothing more to wait for.
+      this.#socket.destroy();
+      return;
+    }
+    if (this.#phase === 'head' || this.#phase === 'body') {
+      // Silence inside a request is allowed up to the request's own deadline (headers or whole
+      // request, from its first byte), as node:http allows it; then 408.
+      const deadlineMs = this.#phase === 'head' ? this.#limits.headersTimeoutMs : this.#limits.requestReceiveTimeoutMs;
+      const remainingMs = deadlineMs - (performance.now() - this.#requestStartedMs);
+      if (remainingMs >= 1) {
+        this.#timerChanged = true;
+        this.#socket.setTimeout(Math.min(this.#idleTimeoutMs, Math.ceil(remainingMs)));
+        return;
+      }
+      this.#refuse(408);
+    }
     // A response still being flushed to a slow reader is not idleness: it gets another period
     // as long as the reader took something since the last one; a reader that took nothing for
     // two whole periods is closed (a slow-read attack must not hold the socket forever).
@@ -373,8 +433,20 @@ export class Http1Connection {
 
   #onEnd = (): void => {
     // The client half-closed (the listener allows half-open sockets for node:http's sake). As
-    // node:http does by default, that aborts a request in flight: nothing more is answered.
-    this.#socket.destroy();
+    // node:http does by default, that aborts a request in flight (nothing more is answered), and
+    // what was already written is flushed before the connection closes.
+    this.#ended = true;
+    this.#pending = undefined;
+    this.#bodyChunks = undefined;
+    const exchange = this.#exchange;
+    this.#exchange = undefined;
+    if (exchange !== undefined && !exchange.done) exchange.connectionLost();
+    const socket = this.#socket;
+    socket.removeListener('data', this.#onData);
+    // A response being streamed is finished first; `#responded` then ends the connection.
+    if (this.#phase === 'responding') return;
+    this.#phase = 'closing';
+    socket.end(() => socket.destroy());
   };
 
   #onError = (): void => {
@@ -396,7 +468,7 @@ export class Http1Connection {
   #parse(): void {
     this.#parsing = true;
     try {
-      while (!this.#closed && this.#phase !== 'in-flight' && this.#phase !== 'responding' && this.#pending !== undefined && this.#pending.length > 0) {
+      while (!this.#closed && (this.#phase === 'idle' || this.#phase === 'head' || this.#phase === 'body') && this.#pending !== undefined && this.#pending.length > 0) {
         if (this.#phase === 'body') {
           if (!this.#takeBody()) return;
           continue;
@@ -482,6 +554,10 @@ export class Http1Connection {
   }
 
   #dispatch(exchange: Http1Exchange, body: Buffer | undefined): void {
+    if (this.#timerChanged) {
+      this.#timerChanged = false;
+      this.#socket.setTimeout(this.#idleTimeoutMs);
+    }
     exchange.body = body;
     this.#phase = 'in-flight';
     this.#owner.request(exchange);
@@ -579,7 +655,7 @@ export class Http1Connection {
 
   /** Answers a malformed or too slow request with a bare status and closes the connection. */
   #refuse(status: 408 | 431): void {
-    this.#phase = 'in-flight';
+    this.#phase = 'closing';
     this.#pending = undefined;
     this.#bodyChunks = undefined;
     const socket = this.#socket;

@@ -647,7 +647,9 @@ function uncork(socket: net.Socket): void {
 
 // A request target, method and header values must not be able to end the line they are on:
 // a CR or LF from a hook would otherwise let it write a second request (request smuggling).
-const UNSAFE_VALUE = /[\0\r\n]/;
+// What may go on the wire as a header value octet: HTAB, SP, visible ASCII and obs-text. The head
+// is written as latin1, so anything above U+00FF (U+010D would become CR) is refused like CR/LF/NUL.
+const UNSAFE_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const REQUEST_TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 

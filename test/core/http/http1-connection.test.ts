@@ -415,3 +415,65 @@ t.test('a slow reader that keeps taking bytes receives the whole response, howev
   // (Once the body is out, the connection may close for keep-alive idleness: that is not checked.)
   t.ok(reader.received() > LARGE_BODY_BYTES, `the head and all ${LARGE_BODY_BYTES} body bytes arrived (${reader.received()})`);
 });
+
+t.test('a client that sends requests but never reads gets no more answers than the socket can hold (write backpressure)', async (t) => {
+  const { server, port } = await echoServer(t);
+  let handled = 0;
+  server.route('GET', '/bulky', () => {
+    handled++;
+    return { body: Buffer.alloc(16 * 1024, 'y') };
+  });
+  const socket = connect(port, HOST);
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  socket.on('error', () => {});
+  socket.pause(); // never reads
+  const requestCount = 5_000; // 80 MB of responses if all were answered
+  socket.write('GET /bulky HTTP/1.1\r\nhost: a\r\n\r\n'.repeat(requestCount));
+  // Wait until the server stops answering (the count holds still), bounded.
+  let last = -1;
+  const deadline = Date.now() + 10_000;
+  while (handled !== last && Date.now() < deadline) {
+    last = handled;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  t.ok(handled > 0, `some requests were answered (${handled})`);
+  t.ok(handled < requestCount / 4, `answering stopped while the client read nothing: ${handled} of ${requestCount} answered`);
+  socket.resume();
+  await waitFor(() => handled === requestCount, 20_000, 'every request to be answered once the client reads');
+  t.pass('every request was answered once the client read');
+});
+
+t.test('silence inside a request is allowed up to the request deadlines, not just the idle timeout', async (t) => {
+  const { port } = await echoServer(t, { keepAliveTimeoutMs: 100, headersTimeoutMs: 2_000, requestReceiveTimeoutMs: 3_000 });
+  const pause = () => new Promise((resolve) => setTimeout(resolve, 350));
+  const head = await open(t, port);
+  await head.write('GET /echo HTTP/1.1\r\nho');
+  await pause();
+  await head.write('st: a\r\n\r\n');
+  t.equal((await head.response()).status, 200, 'a head that paused for three idle periods is answered');
+  const body = await open(t, port);
+  await body.write('POST /echo HTTP/1.1\r\nhost: a\r\ncontent-length: 4\r\n\r\nab');
+  await pause();
+  await body.write('cd');
+  const answered = await body.response();
+  t.equal(answered.status, 200, 'a body that paused for three idle periods is answered');
+  t.equal(echoed(answered).body, 'abcd');
+});
+
+t.test('a client half-close after its request still gets what was already answered, whole', async (t) => {
+  const { server, port } = await echoServer(t);
+  const bodyBytes = 1024 * 1024;
+  server.route('GET', '/big', () => ({ body: Buffer.alloc(bodyBytes, 'z') }));
+  const socket = connect(port, HOST);
+  t.teardown(() => socket.destroy());
+  await once(socket, 'connect');
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+  });
+  const closed = once(socket, 'close');
+  socket.end('GET /big HTTP/1.1\r\nhost: a\r\n\r\n');
+  await closed;
+  t.ok(received > bodyBytes, `the whole response arrived before the close (${received} bytes)`);
+});
