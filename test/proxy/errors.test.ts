@@ -4,16 +4,7 @@ import net from 'node:net';
 import type { Fault } from '../../core/fault.ts';
 import { HttpPeer } from '../../proxy/http-peer.ts';
 import type { ProxyHooks } from '../../proxy/hooks.ts';
-import { forEachEngine, request, startOrigin, startProxy, waitFor } from './helpers.ts';
-
-/** A port that refuses connections: bound, then released. */
-async function refusedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { forEachEngine, refusedPort, request, startOrigin, startProxy, waitFor } from './helpers.ts';
 
 function hooksFor(peers: HttpPeer | HttpPeer[], logged: (Fault | undefined)[] = []): ProxyHooks<object> {
   return { newCtx: () => ({}), upstreamPeer: () => peers, logging: (_session, fault) => { logged.push(fault); } };

@@ -4,6 +4,7 @@
  * `forEachEngine`, which runs a suite once per forwarding engine (one contract, every engine).
  */
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Test } from 'tap';
 import { FORWARDING_ENGINE_NAMES } from '../../proxy/forward/create-forwarding-engine.ts';
@@ -85,4 +86,33 @@ export async function waitFor(check: () => boolean, timeoutMs = 5_000, what = 'c
  */
 export function forEachEngine(t: Test, suite: (t: Test, engine: ForwardingEngineName) => void): void {
   for (const engine of FORWARDING_ENGINE_NAMES) t.test(`${engine} engine`, async (t) => suite(t, engine));
+}
+
+/**
+ * A loopback port that refuses connections. A port picked with listen(0) and closed again can be
+ * handed to another test's listener a moment later (CI runs test files side by side), which turns
+ * "refused" into "accepted and never answered". A privileged port (below 1024) is never handed out
+ * by listen(0), so the first of those that refuses here is used; the listen-and-close way is the
+ * fallback only where every one of them answers.
+ */
+export async function refusedPort(): Promise<number> {
+  for (const candidate of [1, 3, 5, 7, 9]) {
+    if (await refuses(candidate)) return candidate;
+  }
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }

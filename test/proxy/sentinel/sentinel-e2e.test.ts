@@ -1,5 +1,4 @@
 import http from 'node:http';
-import net from 'node:net';
 import t from 'tap';
 import { MemoryRateLimiter } from '../../../core/ratelimit/memory.ts';
 import type { VerificationResult, VerifyKeyInput, VerifyKeyOptions } from '../../../core/verification/interface.ts';
@@ -8,7 +7,7 @@ import type { GatewayRequestRow } from '../../../proxy/sentinel/request-log.ts';
 import { SentinelHooks } from '../../../proxy/sentinel/sentinel-hooks.ts';
 import type { SentinelCtx } from '../../../proxy/sentinel/sentinel-hooks.ts';
 import { StaticDeploymentResolver } from '../../../proxy/sentinel/static-deployments.ts';
-import { request, startOrigin, startProxy } from '../helpers.ts';
+import { refusedPort, request, startOrigin, startProxy } from '../helpers.ts';
 
 /** Answers VALID for `good` in ks_1, NOT_FOUND otherwise (the real engine is covered by core tests). */
 const verifier = {
@@ -18,14 +17,6 @@ const verifier = {
   },
 };
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 t.test('origin ← sentinel ← client over real sockets', async (t) => {
   const seen: http.IncomingHttpHeaders[] = [];
   const origin = await startOrigin((req, res) => {
@@ -33,7 +24,7 @@ t.test('origin ← sentinel ← client over real sockets', async (t) => {
     res.writeHead(200, { 'content-type': 'text/plain' }).end(`origin ${req.url}`);
   });
   t.teardown(() => origin.close());
-  const deadPort = await closedPort();
+  const deadPort = await refusedPort();
   const limiter = new MemoryRateLimiter();
   t.teardown(() => limiter.close());
   const engine = new PolicyEngine({
