@@ -111,19 +111,18 @@ export class ProxySession implements UpstreamHandler {
     this.#upgradeHead = upgradeHead;
     this.upgrade = upgradeSocket === undefined ? undefined : (req.headers.upgrade as string | undefined);
     this.startedAtMs = performance.now();
+    // A trusted previous hop's id is read now, before any hook can strip or rewrite the header
+    // (Frontline's edge drops every client-sent `x-keygate-*` header); only a new id is made lazily.
+    this.#requestId = runtime.inboundRequestId?.(req);
   }
 
   /**
-   * `req_…` (or a trusted previous hop's id), on the error page, the upstream request and the
-   * downstream response. Made on first use: a proxy that sends no id header and never logs one
-   * never pays for it.
+   * `req_…` (or a trusted previous hop's id, read at construction), on the error page, the
+   * upstream request and the downstream response. A new id is made on first use: a proxy that
+   * sends no id header and never logs one never pays for it.
    */
   get requestId(): string {
-    if (this.#requestId === undefined) {
-      const runtime = this.#runtime;
-      this.#requestId = runtime.inboundRequestId?.(this.req) ?? runtime.newRequestId();
-    }
-    return this.#requestId;
+    return (this.#requestId ??= this.#runtime.newRequestId());
   }
 
   // ---- request accessors (for hooks) -------------------------------------------------------
