@@ -133,12 +133,11 @@ export class KeyVerifier {
 
   /**
    * The cached entry for a key hash, loading it on a miss; undefined when no live key has that
-   * hash. Database errors propagate (and are not cached). Called per request (also by root-key auth).
+   * hash. Database errors propagate (and are not cached). Called after a key migration.
    */
   lookup(hash: string): Promise<VerificationKey | undefined> {
-    const cached = this.cache.getSync(hash, this.#load);
-    if (cached !== SwrCache.MISS) return Promise.resolve(cached);
-    return this.cache.get(hash, this.#load);
+    const entry = this.lookupNow(hash);
+    return entry instanceof Promise ? entry : Promise.resolve(entry);
   }
 
   /**
