@@ -11,8 +11,10 @@
  */
 import http from 'node:http';
 import http2 from 'node:http2';
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { attachHttp1Downstream } from './http1-downstream.ts';
 import type { CertificateStore } from './tls/certificate-store.ts';
 import type { DownstreamRequest, DownstreamResponse } from './proxy-session.ts';
 
@@ -34,6 +36,13 @@ export interface ListenerOptions {
   maxHeaderBytes?: number;
   /** HTTP/2: concurrent streams per connection (default 250). */
   maxConcurrentStreams?: number;
+  /**
+   * Who parses HTTP/1.1 requests (plain `http`, and HTTP/1.1 over TLS on `https`): `keygate`
+   * (default), keygate's own request path (`http1-downstream.ts`), which hands connections it
+   * does not handle (upgrades, chunked or large bodies, unusual requests) to node:http; or `node`,
+   * node:http for everything.
+   */
+  http1Parser?: 'keygate' | 'node';
 }
 
 /** Defaults of {@link ListenerOptions}. */
@@ -42,6 +51,7 @@ export const LISTENER_DEFAULTS = {
   idleTimeoutMs: 60_000,
   maxHeaderBytes: 16 * 1024,
   maxConcurrentStreams: 250,
+  http1Parser: 'keygate',
 } as const;
 
 /**
@@ -73,6 +83,9 @@ export function createListener(handlers: ListenerHandlers, options: ListenerOpti
   const idleTimeoutMs = options.idleTimeoutMs ?? LISTENER_DEFAULTS.idleTimeoutMs;
   const maxHeaderBytes = options.maxHeaderBytes ?? LISTENER_DEFAULTS.maxHeaderBytes;
   const settings = { maxConcurrentStreams: options.maxConcurrentStreams ?? LISTENER_DEFAULTS.maxConcurrentStreams };
+  const fastHttp1 = (options.http1Parser ?? LISTENER_DEFAULTS.http1Parser) === 'keygate';
+  // The fast path's bounds mirror node's: no receive deadline beyond the head's for its small bodies.
+  const fastLimits = { maxHeaderBytes, headersTimeoutMs, requestReceiveTimeoutMs: headersTimeoutMs, keepAliveTimeoutMs: idleTimeoutMs };
   switch (options.protocol) {
     case 'http': {
       const server = http.createServer({
@@ -85,6 +98,7 @@ export function createListener(handlers: ListenerHandlers, options: ListenerOpti
       }, handlers.handleRequest as http.RequestListener);
       server.on('upgrade', handlers.handleUpgrade);
       server.on('clientError', onClientError);
+      if (fastHttp1) attachHttp1Downstream(server, 'connection', handlers, fastLimits, alwaysFast);
       return server;
     }
     case 'https': {
@@ -109,6 +123,7 @@ export function createListener(handlers: ListenerHandlers, options: ListenerOpti
       server.on('upgrade', handlers.handleUpgrade);
       server.on('session', (session: http2.ServerHttp2Session) => session.setTimeout(idleTimeoutMs, () => session.close()));
       server.on('tlsClientError', noop);
+      if (fastHttp1 && alpn.includes('http/1.1')) attachHttp1Downstream(server, 'secureConnection', handlers, fastLimits, notHttp2);
       return server;
     }
     case 'h2c': {
@@ -130,3 +145,12 @@ function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
 }
 
 function noop(): void {}
+
+function alwaysFast(): boolean {
+  return true;
+}
+
+/** A TLS connection that did not choose HTTP/2 by ALPN (HTTP/1.1, or no ALPN at all). */
+function notHttp2(socket: Socket): boolean {
+  return (socket as TLSSocket).alpnProtocol !== 'h2';
+}

@@ -6,6 +6,7 @@
  * into any `node:http`, `node:https` or `node:http2` server, or let `ProxyServer` do it.
  */
 import type { Duplex } from 'node:stream';
+import type { ServerResponse } from 'node:http';
 import { Fault } from '../core/fault.ts';
 import { newRequestId } from '../core/id.ts';
 import { createForwardingEngine } from './forward/create-forwarding-engine.ts';
@@ -132,7 +133,7 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
     const session = new ProxySession(this, req, res);
     (res as unknown as Record<symbol, ProxySession>)[SESSION] = session;
     // `on`, not `once`: a response closes once, and `once` allocates a wrapper per request.
-    res.on('close', onResponseClose);
+    (res as ServerResponse).on('close', onResponseClose);
     this.#start(session);
   };
 

@@ -7,6 +7,7 @@
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 import type { ProxyHooks } from './hooks.ts';
+import { http1DownstreamConnections } from './http1-downstream.ts';
 import { createListener } from './listener.ts';
 import type { ListenerOptions } from './listener.ts';
 import { PhaseRunner } from './phase-runner.ts';
@@ -99,7 +100,7 @@ export class ProxyServer<Ctx> {
     const closed = this.#listeners.map((record) => new Promise<void>((resolve) => record.server.close(() => resolve())));
     for (const record of this.#listeners) {
       for (const session of record.sessions) session.close();
-      (record.server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      closeIdle(record.server);
     }
     const deadline = setTimeout(() => {
       for (const record of this.#listeners) {
@@ -109,7 +110,7 @@ export class ProxyServer<Ctx> {
     }, graceMs);
     // Idle HTTP/1.1 connections that became idle after the first sweep are closed as they go idle.
     const sweep = setInterval(() => {
-      for (const record of this.#listeners) (record.server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      for (const record of this.#listeners) closeIdle(record.server);
     }, 50);
     try {
       await Promise.all(closed);
@@ -119,6 +120,12 @@ export class ProxyServer<Ctx> {
     }
     await this.runner.close();
   }
+}
+
+/** Closes a listener's keep-alive connections that are between requests, on either HTTP/1.1 path. */
+function closeIdle(server: Server): void {
+  (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+  http1DownstreamConnections(server)?.closeIdle();
 }
 
 /** The Node server types a listener can be (for callers that need the concrete server). */

@@ -25,12 +25,17 @@ import { normalizeAddress } from './forward/trusted-proxies.ts';
 import type { UpstreamController, UpstreamDispatch, UpstreamHandler } from './forward/forwarding-engine.ts';
 import type { HeaderMap, UpstreamRequest, UpstreamResponse } from './hooks.ts';
 import type { HttpPeer } from './http-peer.ts';
+import { Http1DownstreamRequest } from './http1-downstream.ts';
+import type { Http1DownstreamResponse } from './http1-downstream.ts';
 import type { SessionRuntime } from './session-runtime.ts';
 
-/** A downstream request object: HTTP/1.1 or HTTP/2 (compatibility API). */
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
-/** A downstream response object: HTTP/1.1 or HTTP/2 (compatibility API). */
-export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+/**
+ * A downstream request object: node:http's (HTTP/1.1), the HTTP/2 compatibility API's, or
+ * keygate's HTTP/1.1 path's (`http1-downstream.ts`, same fields for what the proxy reads).
+ */
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest | Http1DownstreamRequest;
+/** A downstream response object, the counterpart of {@link DownstreamRequest}. */
+export type DownstreamResponse = ServerResponse | Http2ServerResponse | Http1DownstreamResponse;
 
 /**
  * The first bytes of a request or response body kept for the `logging` phase (see
@@ -114,6 +119,12 @@ export class ProxySession implements UpstreamHandler {
     // A trusted previous hop's id is read now, before any hook can strip or rewrite the header
     // (Frontline's edge drops every client-sent `x-keygate-*` header); only a new id is made lazily.
     this.#requestId = runtime.inboundRequestId?.(req);
+    // keygate's HTTP/1.1 path reads a (small) body whole before the phases: it is forwarded as a
+    // buffered body, with its length, exactly as one that `readBody` read.
+    if (req instanceof Http1DownstreamRequest) {
+      const body = req.body;
+      if (body !== undefined) this.#bufferedBody = body;
+    }
   }
 
   /**
@@ -223,7 +234,9 @@ export class ProxySession implements UpstreamHandler {
         return Promise.reject(new Fault('err:frontline:platform:internal_server_error', { internalMessage: 'readBody is only available in the request phases of a non-upgrade request' }));
       }
       this.#startTotalTimer();
-      const read = this.#hasRequestBody() ? readBody(this.req as IncomingMessage, maxBytes) : Promise.resolve(EMPTY_BODY);
+      const buffered = this.#bufferedBody;
+      const read = buffered !== undefined ? Promise.resolve(buffered)
+        : this.#hasRequestBody() ? readBody(this.req as IncomingMessage, maxBytes) : Promise.resolve(EMPTY_BODY);
       this.#bodyRead = read.then((body) => {
         this.#bufferedBody = body;
         return body;
@@ -520,6 +533,8 @@ export class ProxySession implements UpstreamHandler {
 
   #hasRequestBody(): boolean {
     const req = this.req;
+    // keygate's HTTP/1.1 path has read the body already (`content-length: 00` is no body too).
+    if (req instanceof Http1DownstreamRequest) return req.body !== undefined;
     if (req.httpVersionMajor === 2) return (req as Http2ServerRequest).stream.endAfterHeaders === false;
     const headers = req.headers;
     if (headers['transfer-encoding'] !== undefined) return true;
@@ -586,7 +601,8 @@ export class ProxySession implements UpstreamHandler {
       return;
     }
     if (trailers !== undefined && hasKeys(trailers)) res.addTrailers(trailers as Record<string, string>);
-    if (last === undefined) res.end();
+    // The cast only unifies the response kinds' `end` signatures.
+    if (last === undefined) (res as ServerResponse).end();
     else res.end(last);
   }
 

@@ -20,6 +20,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { KnownHeaderNames } from './known-header-names.ts';
 
 /** What a connection needs from its server: called per request and at the connection's end. */
 export interface Http1ConnectionOwner {
@@ -48,6 +49,12 @@ export interface Http1ConnectionLimits {
   requestReceiveTimeoutMs: number;
   /** Idle time (no byte either way) before the connection is closed, ms. */
   keepAliveTimeoutMs: number;
+  /**
+   * A request declaring a longer body than this is not read here: the connection, that request's
+   * head included, goes to node:http (which streams bodies). Unset: every body is read here, up to
+   * the owner's `bodyLimitFor`. A proxy sets it so that only small bodies are ever held in memory.
+   */
+  handOffBodiesOverBytes?: number;
 }
 
 /** Methods parsed here; any other method goes to node:http (which answers 405/400 as usual). */
@@ -78,7 +85,8 @@ const CRLF_CRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** Cached `date` header value, refreshed at most once per second (RFC 9110 §6.6.1). */
 let cachedDateSecond = -1;
 let cachedDate = '';
-function httpDate(): string {
+/** The current `date` header value (IMF-fixdate), cached per second. */
+export function httpDate(): string {
   const nowMs = Date.now();
   const second = Math.floor(nowMs / 1000);
   if (second !== cachedDateSecond) {
@@ -90,7 +98,8 @@ function httpDate(): string {
 
 /** Status lines for the statuses this server writes, built once. */
 const STATUS_LINES = new Map<number, string>();
-function statusLine(status: number): string {
+/** `HTTP/1.1 <status> <reason>\r\n`, cached for the first 128 statuses seen. */
+export function statusLine(status: number): string {
   let line = STATUS_LINES.get(status);
   if (line === undefined) {
     line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
@@ -140,6 +149,30 @@ export class Http1Exchange {
   /** The connection this request came on (an identity for per-connection memos). */
   get connection(): Http1Connection {
     return this.#connection;
+  }
+
+  /** The connection's socket (TLS details, `cork`, `'drain'` for a streamed response). */
+  get socket(): Socket {
+    return this.#connection.socket;
+  }
+
+  /**
+   * A streamed response, instead of `respond`: hands bytes (head and body framing are the
+   * caller's) to the socket and returns what `socket.write` returned (false: wait for the
+   * socket's `'drain'`). Does nothing and returns true once the connection is gone. The
+   * connection stays with this exchange, and its idle timer leaves it alone, until
+   * {@link Http1Exchange.finishStream}.
+   */
+  writeStream(data: string | Uint8Array, encoding?: BufferEncoding): boolean {
+    return this.#connection.writeStream(data, encoding);
+  }
+
+  /** The streamed response is complete: the connection closes (`close`) or reads the next request. */
+  finishStream(close: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.#onClose = undefined;
+    this.#connection.finishStream(close || this.closeAfter);
   }
 
   /** True once the connection is gone: nothing can be written any more. */
@@ -261,6 +294,24 @@ export class Http1Connection {
   /** Closes the connection now (drain of idle connections, shutdown). */
   destroy(): void {
     this.#socket.destroy();
+  }
+
+  /** The accepted socket. */
+  get socket(): Socket {
+    return this.#socket;
+  }
+
+  /** @internal Bytes of a streamed response (from {@link Http1Exchange.writeStream}). */
+  writeStream(data: string | Uint8Array, encoding: BufferEncoding | undefined): boolean {
+    if (this.#closed || this.#ended) return true;
+    return encoding === undefined ? this.#socket.write(data) : this.#socket.write(data, encoding);
+  }
+
+  /** @internal The end of a streamed response (from {@link Http1Exchange.finishStream}). */
+  finishStream(close: boolean): void {
+    if (this.#closed) return;
+    this.#exchange = undefined;
+    this.#responded(close);
   }
 
   /** @internal Writes one response (from {@link Http1Exchange.respond}) and moves to the next request. */
@@ -512,7 +563,8 @@ export class Http1Connection {
       return false;
     }
     const exchange = this.#parseHead(pending.toString('latin1', 0, end));
-    if (exchange === undefined) {
+    const handOffOver = this.#limits.handOffBodiesOverBytes;
+    if (exchange === undefined || (handOffOver !== undefined && exchange.contentLength > handOffOver)) {
       this.#handOff();
       return false;
     }
@@ -599,7 +651,7 @@ export class Http1Connection {
         if (code >= 65 && code <= 90) hasUpperCase = true;
       }
       if (position === nameStart || position === length) return undefined;
-      let name = knownHeaderName(head, nameStart, position);
+      let name = KNOWN_REQUEST_HEADER_NAMES.find(head, nameStart, position);
       if (name === undefined) name = hasUpperCase ? head.slice(nameStart, position).toLowerCase() : head.slice(nameStart, position);
       position++;
       while (position < length && ((code = head.charCodeAt(position)) === 32 || code === 9)) position++;
@@ -664,32 +716,12 @@ export class Http1Connection {
   }
 }
 
-/** Common request header names, by length: a match is used as the (interned) property key. */
-const KNOWN_HEADER_NAMES_BY_LENGTH: Array<readonly string[] | undefined> = [];
-for (const name of [
+/** Common request header names: a match is used as the (interned) property key. */
+const KNOWN_REQUEST_HEADER_NAMES = new KnownHeaderNames([
   'host', 'connection', 'content-length', 'content-type', 'authorization', 'user-agent', 'accept', 'accept-encoding',
   'accept-language', 'origin', 'referer', 'cookie', 'cache-control', 'pragma', 'x-forwarded-for', 'x-real-ip',
   'x-request-id', 'traceparent', 'tracestate', 'sec-fetch-mode', 'sec-fetch-site', 'sec-fetch-dest', 'keep-alive',
-]) (KNOWN_HEADER_NAMES_BY_LENGTH[name.length] = [...(KNOWN_HEADER_NAMES_BY_LENGTH[name.length] ?? []), name]);
-
-/**
- * The literal of a common header name when `head[start, end)` is one, in any letter case (many
- * clients send `Host`, `Content-Length`). Property stores with an interned literal key skip
- * lower-casing and hashing a freshly sliced string, about a third of the cost of building the
- * headers object. `head[start, end)` holds token characters only (checked by the caller), and the
- * literals only `a-z`, `0-9` and `-`, so folding with `| 0x20` matches letters of either case and
- * nothing else.
- */
-function knownHeaderName(head: string, start: number, end: number): string | undefined {
-  const candidates = KNOWN_HEADER_NAMES_BY_LENGTH[end - start];
-  if (candidates === undefined) return undefined;
-  for (const candidate of candidates) {
-    let index = 0;
-    while (index < candidate.length && (head.charCodeAt(start + index) | 0x20) === candidate.charCodeAt(index)) index++;
-    if (index === candidate.length) return candidate;
-  }
-  return undefined;
-}
+]);
 
 /** True when `bytes` holds, from `from` on, an LF not preceded by a CR. */
 function hasBareLineFeed(bytes: Buffer, from: number): boolean {

@@ -11,6 +11,7 @@
  * `MAX_CHUNK_LINE_BYTES`, interim (1xx) responses at `MAX_INTERIM_RESPONSES`.
  */
 import type { HeaderMap } from '../hooks.ts';
+import { KnownHeaderNames } from '../../core/http/known-header-names.ts';
 
 /** What the parser tells its owner, in order: `onHead`, `onBody`*, `onComplete` (or `onHead` + upgrade). */
 export interface Http1ResponseListener {
@@ -228,7 +229,8 @@ export class Http1ResponseParser {
     while (position < last) {
       lineEnd = head.indexOf('\r\n', position);
       const colon = head.indexOf(':', position);
-      const name = lowerCaseName(head.slice(position, colon));
+      // The grammar above checked that names are tokens, which KnownHeaderNames requires.
+      const name = KNOWN_RESPONSE_HEADER_NAMES.find(head, position, colon) ?? lowerCaseName(head.slice(position, colon));
       const value = trimWhitespace(head, colon + 1, lineEnd);
       position = lineEnd + 2;
       switch (name) {
@@ -413,7 +415,17 @@ function appendPending(pending: Buffer | undefined, chunk: Buffer, from: number,
   return pending === undefined ? Buffer.from(part) : Buffer.concat([pending, part]);
 }
 
-// Lower-cased header names by their spelling on the wire: upstreams repeat the same few names,
+/** Common response header names, matched in place in any letter case (no slice, interned keys). */
+const KNOWN_RESPONSE_HEADER_NAMES = new KnownHeaderNames([
+  'date', 'server', 'content-type', 'content-length', 'connection', 'keep-alive', 'transfer-encoding', 'cache-control',
+  'etag', 'last-modified', 'expires', 'vary', 'set-cookie', 'location', 'content-encoding', 'accept-ranges', 'age',
+  'access-control-allow-origin', 'x-request-id', 'x-keygate-request-id', 'strict-transport-security',
+  'x-content-type-options', 'x-frame-options', 'content-security-policy', 'www-authenticate', 'retry-after',
+  'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'alt-svc', 'link', 'pragma', 'content-disposition',
+  'content-language', 'via', 'x-powered-by', 'trailer',
+]);
+
+// Other lower-cased header names by their spelling on the wire: upstreams repeat the same few names,
 // and a name the engine has seen before then costs one lookup, no new string, and a key V8
 // already knows when the header object is built. Bounded: past the limit, names are lowered
 // each time.
