@@ -12,9 +12,10 @@ import { migration0001 } from './migrations/0001-api-service.ts';
 import { migration0002 } from './migrations/0002-frontline.ts';
 import { migration0003 } from './migrations/0003-gateway.ts';
 import { migration0004 } from './migrations/0004-gateway-bodies.ts';
+import { migration0005 } from './migrations/0005-lean-verification-indexes.ts';
 
 /** Every migration the code knows, oldest first. Append new ones; never edit or reorder. */
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004];
+export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005];
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {

@@ -15,6 +15,7 @@
  * ```
  * It runs behind Frontline (two hops, Host preserved) or alone (one hop): the same hooks.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { systemClock, type Clock } from '../../core/clock.ts';
 import { Fault } from '../../core/fault.ts';
 import type { Metrics } from '../../core/metrics.ts';
@@ -32,6 +33,7 @@ import { addRateLimitHeaders } from './rate-limit-headers.ts';
 import type { RequestLogSink } from '../../core/analytics/request-log-sink.ts';
 import { redactQuery, renderBody, renderHeaders, secretValues } from './request-log.ts';
 import { RequestView } from './request-view.ts';
+import type { GatewayRequestSource } from './request-view.ts';
 
 /** Header a trusted Frontline may use to name the deployment (ignored from anyone else). */
 export const DEPLOYMENT_HEADER = 'x-keygate-deployment-id';
@@ -193,21 +195,7 @@ export class SentinelHooks implements ProxyHooks<SentinelCtx> {
     }
     ctx.deployment = deployment;
     if (deployment.policies.empty) return 'continue';
-    const req = session.req as { headersDistinct?: Record<string, string[] | undefined> };
-    const view = new RequestView({
-      requestId: session.requestId,
-      method: session.method,
-      url: session.path,
-      headers: session.headers,
-      // A getter: Node builds `headersDistinct` from the raw headers on first access, which only
-      // a matcher on header lines needs (KeyAuth and JWTAuth read the first Authorization line).
-      get headersDistinct() {
-        return req.headersDistinct;
-      },
-      clientIp: this.#clientIp(session),
-      // OpenAPI body validation buffers the body (bounded); the forwarder then sends those bytes.
-      readBody: session.upgrade === undefined ? (maxBytes: number) => session.readBody(maxBytes) : undefined,
-    });
+    const view = new RequestView(new SessionRequestSource(session, this.#clientIp(session)));
     const evaluation = deployment.policies.evaluate(view, deployment.workspaceId);
     // Synchronous policies (the common case: cached keys, in-process limits) decide without a promise.
     if (evaluation instanceof Promise) return evaluation.then((result) => this.#apply(session, ctx, result));
@@ -257,3 +245,47 @@ export class SentinelHooks implements ProxyHooks<SentinelCtx> {
 }
 
 const EMPTY_SET: ReadonlySet<string> = new Set();
+
+/**
+ * What policies read of a proxied request, taken from the session when asked: a class with
+ * prototype getters (cheap to create per request, unlike an object literal with a getter), and
+ * the request id made only if a policy or log uses it.
+ */
+class SessionRequestSource implements GatewayRequestSource {
+  readonly session: ProxySession;
+  readonly clientIp: string;
+  /** OpenAPI body validation buffers the body (bounded); absent for upgrades, which have none to buffer. */
+  readonly readBody: ((maxBytes: number) => Promise<Buffer>) | undefined;
+
+  constructor(session: ProxySession, clientIp: string) {
+    this.session = session;
+    this.clientIp = clientIp;
+    this.readBody = session.upgrade === undefined ? readSessionBody : undefined;
+  }
+
+  get requestId(): string {
+    return this.session.requestId;
+  }
+
+  get method(): string {
+    return this.session.method;
+  }
+
+  get url(): string {
+    return this.session.path;
+  }
+
+  get headers(): IncomingHttpHeaders {
+    return this.session.headers;
+  }
+
+  /** node:http builds `headersDistinct` on first access; only a matcher on header lines needs it. */
+  get headersDistinct(): Record<string, string[] | undefined> | undefined {
+    return (this.session.req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct;
+  }
+}
+
+/** `SessionRequestSource.readBody`: one function for every request, not a closure per request. */
+function readSessionBody(this: SessionRequestSource, maxBytes: number): Promise<Buffer> {
+  return this.session.readBody(maxBytes);
+}

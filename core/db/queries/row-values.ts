@@ -135,17 +135,41 @@ export async function insertMany<T>(
   values: (row: T) => readonly SqlParam[],
 ): Promise<number> {
   let written = 0;
-  const rowPlaceholders = `(${placeholders(columns.length)})`;
-  const head = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
   for (let start = 0; start < rows.length; start += MAX_ROWS_PER_INSERT) {
     const chunk = rows.slice(start, start + MAX_ROWS_PER_INSERT);
     const params: SqlParam[] = [];
     for (const row of chunk) params.push(...values(row));
-    const sql = head + new Array(chunk.length).fill(rowPlaceholders).join(', ');
-    written += (await db.execute(sql, params)).affectedRows;
+    written += (await db.execute(insertSql(table, columns, chunk.length), params)).affectedRows;
   }
   return written;
 }
+
+/**
+ * The SQL of a multi-row INSERT, built once per (table, columns, row count) and then the same
+ * string object: batch writers send the same shape again and again, and a reused string keeps its
+ * hash, so the engines' statement caches find it without rebuilding or re-hashing kilobytes of
+ * placeholders per batch. Per batch; bounded (a handful of tables, row counts 1…MAX_ROWS_PER_INSERT).
+ */
+function insertSql(table: string, columns: readonly string[], rowCount: number): string {
+  const head = `INSERT INTO ${table} (${columns.join(', ')}) VALUES `;
+  let byCount = insertSqlCache.get(head);
+  if (byCount === undefined) {
+    if (insertSqlCache.size >= MAX_CACHED_INSERT_SHAPES) insertSqlCache.clear();
+    insertSqlCache.set(head, byCount = []);
+  }
+  let sql = byCount[rowCount];
+  if (sql === undefined) {
+    const rowPlaceholders = `(${placeholders(columns.length)})`;
+    sql = head + new Array(rowCount).fill(rowPlaceholders).join(', ');
+    byCount[rowCount] = sql;
+  }
+  return sql;
+}
+
+/** Distinct INSERT heads (table + columns) kept by {@link insertSql}; the code has a handful. */
+const MAX_CACHED_INSERT_SHAPES = 64;
+/** {@link insertSql}'s statements by INSERT head, then by row count. */
+const insertSqlCache = new Map<string, string[]>();
 
 const prefixedColumnTables = new WeakMap<readonly string[], Map<string, Record<string, string>>>();
 

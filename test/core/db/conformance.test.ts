@@ -80,6 +80,13 @@ conformance('refuses to run when the database has a migration newer than the cod
   t.same(await migrate(db), { applied: [] }, 'runs again once the database is back in step');
 });
 
+conformance('key_verifications keeps one secondary index, (workspace_id, time) (migration 5)', async (t, db) => {
+  const rows = db.dialect === 'sqlite'
+    ? await db.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'key_verifications' AND sql IS NOT NULL ORDER BY name`)
+    : await db.query<{ name: string }>(`SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'key_verifications' AND index_name <> 'PRIMARY' ORDER BY name`);
+  t.same(rows.map((row) => row.name), ['key_verifications_workspace_id_time_idx']);
+});
+
 conformance('refuses a recorded migration whose name differs from the code', async (t, db) => {
   const renamed: Migration[] = [{ ...MIGRATIONS[0]!, name: 'something-else' }];
   await t.rejects(migrate(db, { migrations: renamed }), { code: 'err:keygate:database:migration_failed' });
