@@ -1,40 +1,54 @@
 /**
  * Benchmark: the gateway's policy phase, side by side in one run. Sentinel (`SentinelHooks` on a
  * plain-HTTP `ProxyServer`, the same phases Frontline runs in one-hop mode, without TLS) serves
- * one host per case in a child process; a node:http origin runs in another child; autocannon
- * drives each case from this process. Cases: plain proxy, + KeyAuth, + KeyAuth and RateLimit,
+ * one host per case in a child process. Cases: plain proxy, + KeyAuth, + KeyAuth and RateLimit,
  * + JWTAuth, with 1 and N distinct keys/tokens (default 10,000; the key cache warmed first, so
  * the N-key rows measure a large hot set, not database loads). KeyAuth runs the REAL verifier
  * (`KeyVerifier` on SQLite in memory).
  *
+ * Load and origin: `wrk` (one thread, a Lua script per case setting its Host and rotating
+ * `Authorization: Bearer <credential>` over the case's pool) and nginx (one worker answering 200
+ * `hello world`) by default when installed (`bench/install-peers.sh`), since autocannon in this
+ * process and a node:http origin saturate core 1 near 10–11k req/s on a 2-core machine, before
+ * the gateway does. `--load-generator autocannon` and `--origin node` (a node:http child) are the
+ * fallbacks, used automatically (with a one-line message) when wrk or nginx is missing. With wrk,
+ * `--duration-seconds` must be whole seconds.
+ *
  * Made for a noisy 2-core machine: the cases are interleaved over `--rounds` (every case once per
- * round, then again), each measured run follows its own warm-up, and the table shows medians per
- * case. With `taskset` and ≥ 2 cores the gateway child runs alone on core 0 while the origin and
- * the load generator (this process) share core 1. The gateway's CPU time per request comes from
- * the child itself (`process.cpuUsage` over IPC), so a busy neighbour does not inflate it.
- * Prints req/s, p50, p99, CPU µs/request, the cost vs plain proxy as throughput
+ * round, then again), each measured run follows its own warm-up (min(1, duration) s), and the
+ * table shows medians per case. With `taskset` and ≥ 2 cores the gateway child runs alone on
+ * core 0 while the origin and the load generator share core 1. The gateway's CPU time per
+ * request comes from the child itself (`process.cpuUsage` over IPC), so a busy neighbour does not
+ * inflate it. Non-2xx answers (a 401 for a wrong key) and socket errors count as errors, never as
+ * throughput. Prints req/s, p50, p99, CPU µs/request, the cost vs plain proxy as throughput
  * (1 − req/s ÷ plain req/s) and as CPU (CPU µs ÷ plain CPU µs − 1), and whether the goal
  * "KeyAuth + RateLimit costs ≤ 15 % of plain-proxy throughput" holds for the medians.
  *
  *   npx node bench/gateway.ts [--duration-seconds 3] [--rounds 3] [--connections 20] [--keys 10000]
- *                             [--cases keys-rl] [--cpu-prof-dir DIR]
+ *                             [--cases keys-rl] [--load-generator wrk|autocannon] [--origin nginx|node]
+ *                             [--cpu-prof-dir DIR] [--help]
  *
- * `--cases` keeps only the cases whose host contains one of the comma-separated words (the plain
- * proxy always runs: it is the baseline). `--cpu-prof-dir` runs the gateway child with
- * `--cpu-prof` (sampling every 100 µs, which itself costs CPU: compare cases within one profiled
- * run only) and writes its `.cpuprofile` there when the run ends (Chrome DevTools' Performance
- * panel opens it); profile few cases at a time (`--cases`) to keep it readable.
+ * `--cases` keeps only the cases whose host contains one of the comma-separated words (plain,
+ * keys, keys-rl, jwt; the plain proxy always runs: it is the baseline). `--cpu-prof-dir` runs the
+ * gateway child with `--cpu-prof` (sampling every 100 µs, which itself costs CPU: compare cases
+ * within one profiled run only) and writes its `.cpuprofile` there when the run ends (Chrome
+ * DevTools' Performance panel opens it); profile few cases at a time (`--cases`) to keep it
+ * readable. An unknown option or a bad value prints the error and this text and exits 2.
  */
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { connect, createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { cpus } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type autocannon from 'autocannon';
-import { answerCpuRequests, measureChildServer, medianOf, type ChildMeasurement } from './harness/child-server-bench.ts';
+import { answerCpuRequests, childCpuMicros, loadChildServer, medianOf, type ChildMeasurement } from './harness/child-server-bench.ts';
+import { planNginxOrigin, which } from './harness/external-peers.ts';
+import { runWrk } from './harness/load.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 const TASKSET = '/usr/bin/taskset';
@@ -42,6 +56,15 @@ const TASKSET = '/usr/bin/taskset';
 const MAX_KEYAUTH_RATELIMIT_COST = 0.15;
 const GATEWAY_CORE = '0';
 const LOAD_CORE = '1';
+/** First argument of the forked children; not option-like, so `--origin node` stays a user option. */
+const ORIGIN_ROLE = 'bench-child:origin';
+const GATEWAY_ROLE = 'bench-child:gateway';
+/** Longest the nginx origin may take to accept connections, and to exit once asked. */
+const ORIGIN_START_TIMEOUT_MS = 10_000;
+const ORIGIN_STOP_TIMEOUT_MS = 5_000;
+/** Longest a profiled gateway child may take to write its profile and exit. */
+const PROFILED_EXIT_TIMEOUT_MS = 10_000;
+const INSTALL_HINT = 'bench/install-peers.sh installs it';
 const CASES = [
   { name: 'plain proxy', host: 'plain.bench', credential: 'none' },
   { name: '+ KeyAuth (1 key)', host: 'keys.bench', credential: 'key1' },
@@ -55,66 +78,231 @@ type BenchCase = (typeof CASES)[number];
 
 interface Credentials { keys: string[]; tokens: string[] }
 
+/** What the command line asked for, validated. */
+interface BenchSettings {
+  durationSeconds: number;
+  rounds: number;
+  connections: number;
+  keyCount: number;
+  cases: BenchCase[];
+  profileDir: string | undefined;
+  /** Undefined: pick by what is installed. */
+  loadGenerator: 'wrk' | 'autocannon' | undefined;
+  origin: 'nginx' | 'node' | undefined;
+}
+
+/** The load generator in use, and why it was picked (printed once). */
+type LoadChoice = { kind: 'wrk'; wrkPath: string; reason: string } | { kind: 'autocannon'; reason: string };
+
+/** The origin to start, and why it was picked (printed once). */
+type OriginChoice = { kind: 'nginx'; reason: string } | { kind: 'node'; reason: string };
+
+/** A running origin: its URL, and how to stop it. */
+interface RunningOrigin { url: string; description: string; stop(): Promise<void> }
+
+/** Loads one case for `durationSeconds`; `cpuMicrosPerRequest` is left 0 (see measureCase). */
+type CaseLoad = (durationSeconds: number) => Promise<{ measurement: ChildMeasurement; requests: number }>;
+
+/** A command-line mistake: printed as one line plus the usage, exit code 2. */
+class UsageError extends Error {}
+
 const role = process.argv[2];
-if (role === '--origin') await serveOrigin();
-else if (role === '--gateway') await serveGateway(process.argv[3]!, Number(process.argv[4]));
+if (role === ORIGIN_ROLE) await serveOrigin();
+else if (role === GATEWAY_ROLE) await serveGateway(process.argv[3]!, Number(process.argv[4]));
 else await main();
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      'duration-seconds': { type: 'string', default: '3' },
-      rounds: { type: 'string', default: '3' },
-      connections: { type: 'string', default: '20' },
-      keys: { type: 'string', default: '10000' },
-      cases: { type: 'string' },
-      'cpu-prof-dir': { type: 'string' },
-    },
-  });
-  const durationSeconds = positiveNumber('duration-seconds', values['duration-seconds']);
-  const rounds = Math.floor(positiveNumber('rounds', values.rounds));
-  const connections = Math.floor(positiveNumber('connections', values.connections));
-  const keyCount = Math.floor(positiveNumber('keys', values.keys));
-  const caseWords = values.cases?.split(',').map((word) => word.trim()).filter((word) => word !== '');
-  const cases = CASES.filter((item) => item === CASES[0] || caseWords === undefined || caseWords.some((word) => item.host.includes(word)));
-  const profileDir = values['cpu-prof-dir'];
-
+  let settings: BenchSettings;
+  let load: LoadChoice;
+  let originChoice: OriginChoice;
+  try {
+    settings = readSettings(process.argv.slice(2));
+    load = chooseLoadGenerator(settings);
+    originChoice = chooseOrigin(settings);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`bench/gateway.ts: ${err.message}\n`);
+    console.error(usageText());
+    process.exit(2);
+  }
+  const { durationSeconds, rounds, connections, keyCount, cases, profileDir } = settings;
   const canPin = existsSync(TASKSET) && cpus().length >= 2;
-  // Pin this process first: the origin forked next inherits core 1, the gateway is moved to core 0.
+  // Pin this process first: the origin started next (and wrk, run from here) inherit core 1, the gateway is moved to core 0.
   const previousAffinity = canPin ? setAffinity(process.pid, LOAD_CORE) : undefined;
-  const origin = fork(HERE, ['--origin']);
+  const workDir = mkdtempSync(join(tmpdir(), 'keygate-gateway-bench-'));
+  let origin: RunningOrigin | undefined;
   let gateway: ChildProcess | undefined;
   try {
-    const originUrl = await firstMessage<string>(origin);
+    origin = await startOrigin(originChoice, workDir);
     const execArgv = profileDir === undefined ? process.execArgv : [...process.execArgv, '--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', profileDir];
-    gateway = fork(HERE, ['--gateway', originUrl, String(keyCount)], { execArgv });
+    gateway = fork(HERE, [GATEWAY_ROLE, origin.url, String(keyCount)], { execArgv });
     const gatewayPinned = previousAffinity !== undefined && setAffinity(gateway.pid!, GATEWAY_CORE) !== undefined;
     const { url, credentials } = await firstMessage<{ url: string; credentials: Credentials }>(gateway);
     const pinning = gatewayPinned ? `gateway pinned to core ${GATEWAY_CORE}, origin + load on core ${LOAD_CORE}` : 'not pinned (no taskset or < 2 cores)';
-    console.log(`gateway bench: ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, ${durationSeconds} s per case × ${rounds} round(s) (interleaved, warm-up before each), ${connections} connections, N = ${keyCount}; ${pinning}`);
+    console.log(load.reason);
+    console.log(originChoice.reason);
+    console.log(`gateway bench: ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, ${durationSeconds} s per case × ${rounds} round(s) (interleaved, warm-up before each), ${connections} connections, N = ${keyCount}; load: ${load.kind}, origin: ${origin.description}; ${pinning}`);
 
+    const loads = new Map(cases.map((item, index) => [item, caseLoad(load, workDir, index, item, credentialPool(item, credentials), url, connections)]));
     const results = new Map<BenchCase, ChildMeasurement[]>(cases.map((item) => [item, []]));
     for (let round = 0; round < rounds; round++) {
-      for (const item of cases) {
-        // measureChildServer warms this case up first (JIT, pools, caches), then measures it.
-        const measurement = await measureChildServer(gateway, { url, requests: [caseRequest(item, credentials)] }, durationSeconds, connections);
-        results.get(item)!.push(measurement);
-      }
+      for (const item of cases) results.get(item)!.push(await measureCase(gateway, loads.get(item)!, durationSeconds));
     }
     printTable(results);
   } finally {
-    origin.kill();
     // A profiled child writes its profile only when it exits by itself.
     if (profileDir !== undefined && gateway !== undefined) await stopGracefully(gateway);
     gateway?.kill();
+    await origin?.stop();
     if (previousAffinity !== undefined) setAffinity(process.pid, previousAffinity);
+    rmSync(workDir, { recursive: true, force: true });
   }
 }
 
+/** Parses and validates the options; throws a UsageError for anything wrong. `--help` prints the usage and exits 0. */
+function readSettings(argv: string[]): BenchSettings {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        'duration-seconds': { type: 'string', default: '3' },
+        rounds: { type: 'string', default: '3' },
+        connections: { type: 'string', default: '20' },
+        keys: { type: 'string', default: '10000' },
+        cases: { type: 'string' },
+        'load-generator': { type: 'string' },
+        origin: { type: 'string' },
+        'cpu-prof-dir': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    // parseArgs' messages name the option ("Unknown option '--foo'. To specify a positional ..."): keep the first sentence.
+    throw new UsageError((err as Error).message.split('. ')[0]!.replace(/\.$/, ''));
+  }
+  if (values.help) {
+    console.log(usageText());
+    process.exit(0);
+  }
+  const caseWords = values.cases?.split(',').map((word) => word.trim()).filter((word) => word !== '');
+  const unmatched = caseWords?.filter((word) => !CASES.some((item) => item.host.includes(word)));
+  if (caseWords !== undefined && (caseWords.length === 0 || unmatched!.length > 0)) {
+    throw new UsageError(`--cases ${JSON.stringify(values.cases)} matches no case host (hosts: ${[...new Set(CASES.map((item) => item.host))].join(', ')})`);
+  }
+  return {
+    durationSeconds: positiveNumber('duration-seconds', values['duration-seconds']),
+    rounds: positiveInteger('rounds', values.rounds),
+    connections: positiveInteger('connections', values.connections),
+    keyCount: positiveInteger('keys', values.keys),
+    cases: CASES.filter((item) => item === CASES[0] || caseWords === undefined || caseWords.some((word) => item.host.includes(word))),
+    profileDir: values['cpu-prof-dir'],
+    loadGenerator: oneOf('load-generator', values['load-generator'], ['wrk', 'autocannon'] as const),
+    origin: oneOf('origin', values.origin, ['nginx', 'node'] as const),
+  };
+}
+
+/** wrk when asked for or (by default) installed, else autocannon; throws a UsageError when wrk is asked for but cannot run. */
+function chooseLoadGenerator(settings: BenchSettings): LoadChoice {
+  if (settings.loadGenerator === 'autocannon') {
+    return { kind: 'autocannon', reason: 'load generator: autocannon (--load-generator autocannon), in this process on the load core: it may saturate before the gateway does' };
+  }
+  const wrkPath = which('wrk');
+  if (wrkPath === undefined) {
+    if (settings.loadGenerator === 'wrk') throw new UsageError(`--load-generator wrk: wrk is not installed (${INSTALL_HINT})`);
+    return { kind: 'autocannon', reason: `load generator: autocannon, since wrk is not installed (${INSTALL_HINT}); autocannon may saturate before the gateway does` };
+  }
+  // wrk rounds its duration to whole seconds (runWrk): refuse rather than measure another duration than asked.
+  if (!Number.isInteger(settings.durationSeconds)) throw new UsageError(`--duration-seconds must be a whole number of seconds with wrk, got ${settings.durationSeconds}`);
+  const why = settings.loadGenerator === 'wrk' ? '--load-generator wrk' : 'installed, the default';
+  return { kind: 'wrk', wrkPath, reason: `load generator: wrk (${why}; one thread, a Lua script per case)` };
+}
+
+/** The case's credential pool: none (plain), the first key or token, or all of them. */
+function credentialPool(item: BenchCase, credentials: Credentials): string[] {
+  switch (item.credential) {
+    case 'none': return [];
+    case 'key1': return credentials.keys.slice(0, 1);
+    case 'keyN': return credentials.keys;
+    case 'jwt1': return credentials.tokens.slice(0, 1);
+    case 'jwtN': return credentials.tokens;
+  }
+}
+
+/** How one case is loaded: wrk with a Lua script written into `workDir` now, or autocannon in this process. */
+function caseLoad(load: LoadChoice, workDir: string, index: number, item: BenchCase, pool: string[], url: string, connections: number): CaseLoad {
+  if (load.kind === 'autocannon') {
+    const target = { url, requests: [caseRequest(item, pool)] };
+    return async (durationSeconds) => {
+      const { totalRequests, ...measurement } = await loadChildServer(target, durationSeconds, connections);
+      return { measurement, requests: totalRequests };
+    };
+  }
+  const script = join(workDir, `case-${index}.lua`);
+  writeFileSync(script, wrkScript(item, pool));
+  return async (durationSeconds) => {
+    const result = await runWrk({ url: `${url}/resource`, connections, durationSeconds, script }, load.wrkPath);
+    const measurement: ChildMeasurement = {
+      requestsPerSecond: result.requestsPerSecond,
+      latencyMsP50: result.latencyMsP50,
+      latencyMsP99: result.latencyMsP99,
+      // wrk's Requests/sec includes non-2xx answers: they are reported here, as errors, never hidden.
+      errors: result.errors + result.non2xx,
+      cpuMicrosPerRequest: 0,
+    };
+    return { measurement, requests: result.requests };
+  };
+}
+
+/**
+ * Warms the case up for min(1, durationSeconds) (JIT, pools, caches hot), then loads it for
+ * `durationSeconds` and returns the measurement with the gateway child's CPU µs per request.
+ */
+async function measureCase(gateway: ChildProcess, load: CaseLoad, durationSeconds: number): Promise<ChildMeasurement> {
+  await load(Math.min(1, durationSeconds));
+  const cpuBefore = await childCpuMicros(gateway);
+  const { measurement, requests } = await load(durationSeconds);
+  measurement.cpuMicrosPerRequest = (await childCpuMicros(gateway) - cpuBefore) / Math.max(1, requests);
+  return measurement;
+}
+
+/**
+ * The wrk Lua script of one case: every request sends its Host and, when the pool is not empty,
+ * `Authorization: Bearer <credential>` rotating over the pool. The requests are formatted once in
+ * `init`, so wrk's per-request work (on the load core, shared with the origin) is a table lookup.
+ */
+function wrkScript(item: BenchCase, pool: readonly string[]): string {
+  return `-- ${item.name}: Host ${item.host}, Authorization rotating over ${pool.length} credential(s).
+local host = ${luaString(item.host)}
+local credentials = {
+${pool.map((credential) => `${luaString(credential)},`).join('\n')}
+}
+local requests = {}
+local next_index = 0
+
+init = function(args)
+  for index, credential in ipairs(credentials) do
+    requests[index] = wrk.format("GET", "/resource", { ["Host"] = host, ["Authorization"] = "Bearer " .. credential })
+  end
+  if #requests == 0 then requests[1] = wrk.format("GET", "/resource", { ["Host"] = host }) end
+end
+
+request = function()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end
+`;
+}
+
+/** A Lua double-quoted string literal of `text` (backslash and quote escaped, control characters as 3-digit `\ddd`). */
+function luaString(text: string): string {
+  return `"${text.replace(/[\\"]/g, '\\$&').replace(/[\u0000-\u001f\u007f]/g, (char) => `\\${String(char.charCodeAt(0)).padStart(3, '0')}`)}"`;
+}
+
 /** The autocannon request of one case: its Host, and a Bearer credential rotating over its pool. */
-function caseRequest(item: BenchCase, credentials: Credentials): autocannon.Request {
-  const pool = item.credential === 'key1' ? credentials.keys.slice(0, 1) : item.credential === 'keyN' ? credentials.keys
-    : item.credential === 'jwt1' ? credentials.tokens.slice(0, 1) : item.credential === 'jwtN' ? credentials.tokens : [];
+function caseRequest(item: BenchCase, pool: readonly string[]): autocannon.Request {
   let next = 0;
   return {
     method: 'GET', path: '/resource',
@@ -124,6 +312,93 @@ function caseRequest(item: BenchCase, credentials: Credentials): autocannon.Requ
       return { ...request, headers };
     },
   };
+}
+
+/** nginx when asked for or (by default) installed, else a node:http child; throws a UsageError when nginx is asked for but missing. */
+function chooseOrigin(settings: BenchSettings): OriginChoice {
+  if (settings.origin === 'node') return { kind: 'node', reason: 'origin: node:http child (--origin node): it may saturate before the gateway does' };
+  if (which('nginx') !== undefined) {
+    const why = settings.origin === 'nginx' ? '--origin nginx' : 'installed, the default';
+    return { kind: 'nginx', reason: `origin: nginx (${why}; one worker answering 200 "hello world")` };
+  }
+  if (settings.origin === 'nginx') throw new UsageError(`--origin nginx: nginx is not installed (${INSTALL_HINT})`);
+  return { kind: 'node', reason: `origin: node:http child, since nginx is not installed (${INSTALL_HINT}); it may saturate before the gateway does` };
+}
+
+/** Starts the chosen origin on this process's core; throws when it does not start. */
+async function startOrigin(choice: OriginChoice, workDir: string): Promise<RunningOrigin> {
+  if (choice.kind === 'nginx') {
+    const port = await freePort();
+    const command = planNginxOrigin(workDir, port);
+    if (command === undefined) throw new Error('nginx disappeared since it was found on PATH');
+    return startNginxOrigin(command, port);
+  }
+  const child = fork(HERE, [ORIGIN_ROLE]);
+  try {
+    const url = await firstMessage<string>(child);
+    return { url, description: 'node:http', stop: async () => { child.kill(); } };
+  } catch (err) {
+    child.kill();
+    throw err;
+  }
+}
+
+/** Spawns nginx (`command` from planNginxOrigin) and waits until `port` accepts connections. */
+async function startNginxOrigin(command: string[], port: number): Promise<RunningOrigin> {
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  child.stderr!.on('data', (data: Buffer) => { output += data.toString(); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let exitCode: number | null | undefined;
+  child.once('exit', (code) => { exitCode = code; });
+  child.once('error', (err) => { output += err.message; });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill();
+    await withTimeout(exited, ORIGIN_STOP_TIMEOUT_MS);
+  };
+  const ready = await waitForPort(port, ORIGIN_START_TIMEOUT_MS, () => exitCode !== undefined);
+  if (!ready) {
+    await stop();
+    throw new Error(`nginx origin did not start (exit ${exitCode}): ${output.trim().slice(0, 500)}; --origin node uses a node:http origin instead`);
+  }
+  return { url: `http://127.0.0.1:${port}`, description: 'nginx', stop };
+}
+
+/** A port free on 127.0.0.1 right now (for nginx, which cannot report the port it got from 0). */
+async function freePort(): Promise<number> {
+  const server = createTcpServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Polls until something accepts TCP connections on `port`; false at the deadline or once `gaveUp()`. */
+async function waitForPort(port: number, timeoutMs: number, gaveUp: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !gaveUp()) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** Resolves when `promise` settles or after `timeoutMs`, whichever comes first. */
+async function withTimeout(promise: Promise<void>, timeoutMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+  clearTimeout(timer);
+}
+
+/** This file's opening comment as plain text: the usage. */
+function usageText(): string {
+  const source = readFileSync(HERE, 'utf8');
+  return source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).split('\n').map((line) => line.replace(/^ ?\* ?/, '')).join('\n').trim();
 }
 
 function printTable(results: Map<BenchCase, ChildMeasurement[]>): void {
@@ -165,8 +440,21 @@ function setAffinity(pid: number, cpuList: string): string | undefined {
 
 function positiveNumber(name: string, text: string | undefined): number {
   const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number, got ${text}`);
+  if (text === undefined || text.trim() === '' || !Number.isFinite(value) || value <= 0) throw new UsageError(`--${name} must be a positive number, got ${JSON.stringify(text)}`);
   return value;
+}
+
+function positiveInteger(name: string, text: string | undefined): number {
+  const value = positiveNumber(name, text);
+  if (!Number.isInteger(value)) throw new UsageError(`--${name} must be a whole number, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+/** `text` when it is one of `allowed`, undefined when not given; throws a UsageError otherwise. */
+function oneOf<const T extends string>(name: string, text: string | undefined, allowed: readonly T[]): T | undefined {
+  if (text === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`--${name} must be ${allowed.join(' or ')}, got ${JSON.stringify(text)}`);
+  return text as T;
 }
 
 async function serveOrigin(): Promise<void> {
@@ -227,9 +515,7 @@ async function stopGracefully(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.send('exit');
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([exited, new Promise<void>((resolve) => { timer = setTimeout(resolve, 10_000); })]);
-  clearTimeout(timer);
+  await withTimeout(exited, PROFILED_EXIT_TIMEOUT_MS);
 }
 
 function firstMessage<T>(child: ChildProcess): Promise<T> {

@@ -6,6 +6,7 @@
  *   npx node bench/run.ts [--duration-seconds 5] [--warmup-seconds 1] [--repeats 3]
  *                         [--connections 50] [--cases a,b] [--peers a,b] [--all] [--scripts-only]
  *                         [--script-seconds 1] [--origin nginx|node] [--load-generator wrk|autocannon]
+ *                         [--fixed-rate 10000]
  *   make bench ARGS="--all"
  *
  * Layout on a 2-core machine: each proxy under test runs alone on core 0 (`taskset`, when
@@ -18,6 +19,19 @@
  * (`bench/install-peers.sh`; skipped with a message otherwise). `wrk` drives the HTTP/1.1 cases
  * when installed (autocannon otherwise) and `h2load` the HTTP/2 case (skipped without it).
  * Results: a table on stdout, JSON and a self-contained HTML report in bench/results/ (git-ignored).
+ *
+ * Cases (`--cases`, comma-separated): http1-keepalive, tls-keepalive, tls-new-handshakes,
+ * http2-downstream, routes-1-vs-1000, p99-fixed-rate. Every case but the last runs closed loop at
+ * saturation, so each peer's p99 is taken at its own maximum rate. `p99-fixed-rate` is
+ * http1-keepalive (keygate-raw, nginx, HAProxy, http-proxy-3) with every peer offered the same
+ * `--fixed-rate` req/s (a positive integer, default 10000): its table shows p99 against nginx's
+ * p99 and flags a peer whose req/s fell below 97 % of the rate (its latency is then a saturation
+ * figure). wrk offers the rate evenly spread, with a generated Lua pacing script (load.ts,
+ * wrkPacingScript). Without wrk (or with `--load-generator autocannon`) autocannon's
+ * `overallRate` offers it, and says so: autocannon spends each connection's share of a second's
+ * requests as fast as it can, then waits for the next second; the note column shows how bursty
+ * that was (the busiest 10 ms as a multiple of the rate), and bursty load puts its latencies well
+ * above those of the same rate spread evenly (bench/harness/README.md).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -32,7 +46,7 @@ import { planExternalPeers, planNginxOrigin, which } from './harness/external-pe
 import type { ExternalPeerPorts } from './harness/external-peers.ts';
 import { H2_STREAMS_PER_CONNECTION, runAutocannon, runH2load, runWrk } from './harness/load.ts';
 import type { LoadOptions, LoadResult } from './harness/load.ts';
-import { renderTable, writeReport } from './harness/report.ts';
+import { compareAtFixedRate, renderTable, writeReport } from './harness/report.ts';
 import type { BenchReport, CaseSummary } from './harness/report.ts';
 import { median, processTreeCpuMs } from './harness/stats.ts';
 
@@ -54,6 +68,7 @@ const { values: args } = parseArgs({
     'script-timeout-seconds': { type: 'string', default: '300' },
     origin: { type: 'string', default: 'nginx' },
     'load-generator': { type: 'string', default: 'wrk' },
+    'fixed-rate': { type: 'string', default: '10000' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -63,9 +78,12 @@ if (args.help) {
   const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
   const usage = source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).split('\n').map((line) => line.replace(/^ ?\* ?/, '')).join('\n').trim();
   console.log(usage);
-  console.log('\ncases: http1-keepalive, tls-keepalive, tls-new-handshakes, http2-downstream, routes-1-vs-1000');
+  console.log('\ncases: http1-keepalive, tls-keepalive, tls-new-handshakes, http2-downstream, routes-1-vs-1000, p99-fixed-rate');
   process.exit(0);
 }
+
+/** `--fixed-rate`: the req/s the fixed-rate case offers every peer. */
+const fixedRate = positiveInteger('fixed-rate', args['fixed-rate']!);
 
 interface RunningPeer {
   name: string;
@@ -86,6 +104,8 @@ interface BenchCase {
   peerHeaders?: Record<string, Record<string, string>>;
   /** Where this case's nginx / http-proxy-3 references come from when it runs neither itself. */
   referenceCase?: string;
+  /** Offer every peer `--fixed-rate` req/s (paced wrk, else autocannon) instead of loading it to saturation. */
+  fixedRate?: boolean;
 }
 
 /** One measured run of one peer in one case. */
@@ -194,6 +214,8 @@ const CASES: BenchCase[] = [
   { name: 'routes-1-vs-1000', description: 'keygate routing by Host through a table of 1 host, then of 1,000 hosts (asked for the last one)', protocol: 'http1', scheme: 'http',
     peers: ['keygate-1-route', 'keygate-1000-routes'], peerHeaders: { 'keygate-1-route': { Host: 'r0.bench' }, 'keygate-1000-routes': { Host: 'r999.bench' } },
     referenceCase: 'http1-keepalive' },
+  { name: 'p99-fixed-rate', description: `plain HTTP/1.1, keep-alive on both sides, every peer offered ${fixedRate} req/s (p99 at the same offered load)`, protocol: 'http1', scheme: 'http',
+    peers: ['keygate-raw', 'http-proxy-3', 'nginx', 'haproxy'], fixedRate: true },
 ];
 
 /** The cases to run: `--cases`, minus the HTTP/2 case without h2load, peers narrowed by `--peers`. */
@@ -258,14 +280,22 @@ async function startPeers(cases: readonly BenchCase[], originPort: number, certF
   return peers;
 }
 
-function loadGeneratorOf(benchCase: BenchCase): string {
+function loadGeneratorOf(benchCase: BenchCase): 'h2load' | 'wrk' | 'autocannon' {
   if (benchCase.protocol === 'h2') return 'h2load';
+  // A fixed rate too: wrk holds it with its pacing script (runWrk), autocannon in bursts.
   return useWrk ? 'wrk' : 'autocannon';
+}
+
+/** How a case's load is described in the report: the generator, with the rate and how it is offered for a fixed-rate case. */
+function loadDescriptionOf(benchCase: BenchCase): string {
+  const generator = loadGeneratorOf(benchCase);
+  if (benchCase.fixedRate !== true) return generator;
+  return generator === 'wrk' ? `wrk paced by a Lua script at ${fixedRate} req/s` : `autocannon at ${fixedRate} req/s (bursty)`;
 }
 
 async function measure(peer: RunningPeer, benchCase: BenchCase, durationSeconds: number, connections: number): Promise<LoadResult & { cpuMs: number }> {
   const headers = { ...benchCase.headers, ...benchCase.peerHeaders?.[peer.name] };
-  const options: LoadOptions = { url: `${peer.url}/`, connections, durationSeconds, headers, insecure: benchCase.scheme === 'https' };
+  const options: LoadOptions = { url: `${peer.url}/`, connections, durationSeconds, headers, insecure: benchCase.scheme === 'https', ...(benchCase.fixedRate === true ? { rate: fixedRate } : {}) };
   const cpuBefore = peer.pid === undefined ? Number.NaN : processTreeCpuMs(peer.pid);
   // wrk never verifies certificates, so it drives the TLS cases too; with `Connection: close`
   // it reconnects per request, a full handshake each time. h2load speaks HTTP/2 (ALPN h2).
@@ -290,6 +320,7 @@ function summarize(cases: readonly BenchCase[], runs: readonly MeasuredRun[]): C
         latencyMsP99: median(mine.map((r) => r.latencyMsP99)),
         cpuMicrosecondsPerRequest: median(mine.map((r) => (r.cpuMs * 1000) / Math.max(1, r.requests))),
         runs: mine.length, ratio: 1, reference: '',
+        ...busiestOf(mine),
       }];
     }));
   }
@@ -313,9 +344,16 @@ function summarize(cases: readonly BenchCase[], runs: readonly MeasuredRun[]): C
         summary.referenceNode = nodeReference.label;
       }
     }
+    if (benchCase.fixedRate === true) compareAtFixedRate(caseSummaries, fixedRate, loadGeneratorOf(benchCase) === 'wrk' ? 'wrk' : 'autocannon');
     summaries.push(...caseSummaries);
   }
   return summaries;
+}
+
+/** The median busiest-10-ms rate of autocannon's fixed-rate runs; nothing for runs without one (wrk, closed loop). */
+function busiestOf(results: readonly LoadResult[]): { busiestRequestsPerSecond?: number } {
+  const busiest = results.flatMap((r) => (r.busiestRequestsPerSecond === undefined ? [] : [r.busiestRequestsPerSecond]));
+  return busiest.length === 0 ? {} : { busiestRequestsPerSecond: median(busiest) };
 }
 
 /** Restricts this process (every thread) to `cpuList` ("1", "0,1"); returns the previous list. */
@@ -340,6 +378,10 @@ async function runProxyCases(report: BenchReport): Promise<void> {
   if (!pinned) skipped.push('taskset not available or fewer than 2 cores: processes are not pinned');
   if (wrk === undefined) skipped.push('wrk not installed: autocannon drives the HTTP/1.1 cases (it saturates near 55–70k req/s); run bench/install-peers.sh');
   const cases = selectCases();
+  if (!useWrk && cases.some((c) => c.fixedRate === true)) {
+    const remedy = wrk === undefined ? 'wrk not installed (bench/install-peers.sh installs it and paces the rate evenly)' : '--load-generator autocannon (wrk would pace the rate evenly)';
+    skipped.push(`p99-fixed-rate: ${remedy}: autocannon offers the rate in bursts, so its p99 is a burst figure`);
+  }
 
   const workDir = mkdtempSync(join(tmpdir(), 'keygate-bench-'));
   const certFile = join(workDir, 'bench.pem');
@@ -359,7 +401,8 @@ async function runProxyCases(report: BenchReport): Promise<void> {
             await measure(peer, benchCase, warmupSeconds, connections);
             const result = await measure(peer, benchCase, durationSeconds, connections);
             runs.push({ caseName: benchCase.name, peer: name, round, result });
-            process.stdout.write(`round ${round}/${repeats} ${benchCase.name.padEnd(20)} ${name.padEnd(20)} ${result.requestsPerSecond.toFixed(0).padStart(7)} req/s  p99 ${result.latencyMsP99.toFixed(2)} ms${result.errors + result.non2xx > 0 ? `  errors ${result.errors} non2xx ${result.non2xx}` : ''}\n`);
+            const offered = benchCase.fixedRate === true ? ` of ${fixedRate}` : '';
+            process.stdout.write(`round ${round}/${repeats} ${benchCase.name.padEnd(20)} ${name.padEnd(20)} ${result.requestsPerSecond.toFixed(0).padStart(7)}${offered} req/s  p50 ${result.latencyMsP50.toFixed(2)} ms  p99 ${result.latencyMsP99.toFixed(2)} ms${result.errors + result.non2xx > 0 ? `  errors ${result.errors} non2xx ${result.non2xx}` : ''}\n`);
           } catch (err) {
             // One peer or load generator failing must not cost the whole run.
             skipped.push(`round ${round} ${benchCase.name} ${name}: ${(err as Error).message.slice(0, 300)}`);
@@ -370,8 +413,9 @@ async function runProxyCases(report: BenchReport): Promise<void> {
     }
     report.summaries = summarize(runnable, runs);
     report.runs = runs;
-    report.cases = runnable.map((c) => ({ name: c.name, description: c.description, loadGenerator: loadGeneratorOf(c) }));
-    report.settings = { ...report.settings, durationSeconds, warmupSeconds, repeats, connections, h2StreamsPerConnection: H2_STREAMS_PER_CONNECTION, origin: origin.kind };
+    report.cases = runnable.map((c) => ({ name: c.name, description: c.description, loadGenerator: loadDescriptionOf(c) }));
+    report.settings = { ...report.settings, durationSeconds, warmupSeconds, repeats, connections, h2StreamsPerConnection: H2_STREAMS_PER_CONNECTION, origin: origin.kind,
+      ...(runnable.some((c) => c.fixedRate === true) ? { fixedRateRequestsPerSecond: fixedRate } : {}) };
     report.machine.loadGenerator = [...new Set(report.cases.map((c) => c.loadGenerator))].join(', ');
     process.stdout.write(`\n${renderTable(report.summaries)}\n`);
   } finally {
@@ -428,6 +472,14 @@ async function runOtherScripts(report: BenchReport): Promise<void> {
       output: (output.length >= MAX_SCRIPT_OUTPUT_CHARS ? `${output.slice(0, MAX_SCRIPT_OUTPUT_CHARS)}\n… (truncated)` : output).replace(/\x1b\[[0-9;]*[A-Za-z]/g, ''),
     });
   }
+}
+
+/** Reads a whole, positive option value; prints what is wrong and exits 2 otherwise. */
+function positiveInteger(option: string, text: string): number {
+  const value = Number(text);
+  if (/^\d+$/.test(text.trim()) && Number.isSafeInteger(value) && value > 0) return value;
+  process.stderr.write(`bench/run.ts: --${option} must be a positive whole number, got "${text}" (see --help)\n`);
+  process.exit(2);
 }
 
 const report: BenchReport = {

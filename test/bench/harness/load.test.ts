@@ -1,9 +1,13 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { parseH2loadOutput, parseWrkOutput, runH2load } from '../../../bench/harness/load.ts';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseH2loadOutput, parseWrkOutput, runH2load, runWrk } from '../../../bench/harness/load.ts';
 import { createTestCertificate } from '../../helpers/certificates.ts';
 
 const WRK_OUTPUT = `Running 1s test @ http://127.0.0.1:40001/
@@ -64,16 +68,53 @@ t.test('takes h2load counts from its summary and p50/p99 from its per-request lo
   t.ok(Number.isNaN(parseH2loadOutput(H2LOAD_OUTPUT, '').latencyMsP99), 'no log, no percentile');
 });
 
-function h2loadPath(): string | undefined {
+function toolPath(name: string): string | undefined {
   try {
-    return execFileSync('sh', ['-c', 'command -v h2load'], { encoding: 'utf8' }).trim() || undefined;
+    return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim() || undefined;
   } catch {
     return undefined;
   }
 }
 
-const h2load = h2loadPath();
+const h2load = toolPath('h2load');
 const skipH2 = h2load === undefined ? 'h2load not installed (nghttp2-client; bench/install-peers.sh installs it)' : false;
+const wrk = toolPath('wrk');
+const skipWrk = wrk === undefined ? 'wrk not installed (bench/install-peers.sh installs it)' : false;
+
+t.test('runs wrk with the Lua script it is given, and counts the non-2xx answers its requests get', { skip: skipWrk }, async (t) => {
+  const scriptDir = mkdtempSync(join(tmpdir(), 'keygate-wrk-test-'));
+  t.teardown(() => rmSync(scriptDir, { recursive: true, force: true }));
+  const script = join(scriptDir, 'rotate.lua');
+  // Alternates a good and a bad credential on a Host the URL does not name: only the script can send these.
+  writeFileSync(script, `local requests = {}
+local next_index = 0
+init = function(args)
+  requests[1] = wrk.format("GET", "/resource", { ["Host"] = "scripted.test", ["Authorization"] = "Bearer good" })
+  requests[2] = wrk.format("GET", "/resource", { ["Host"] = "scripted.test", ["Authorization"] = "Bearer bad" })
+end
+request = function()
+  next_index = next_index % #requests + 1
+  return requests[next_index]
+end
+`);
+  const seen = { good: 0, bad: 0, other: 0 };
+  const server = http.createServer((req, res) => {
+    const scripted = req.headers.host === 'scripted.test' && req.url === '/resource';
+    if (scripted && req.headers.authorization === 'Bearer good') { seen.good++; res.end('ok'); return; }
+    if (scripted && req.headers.authorization === 'Bearer bad') seen.bad++;
+    else seen.other++;
+    res.writeHead(401).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const { port } = server.address() as AddressInfo;
+  const result = await runWrk({ url: `http://127.0.0.1:${port}/`, connections: 2, durationSeconds: 1, script }, wrk!);
+  t.equal(seen.other, 0, 'every request came from the script');
+  t.ok(seen.good > 0 && seen.bad > 0, `both credentials were sent (good ${seen.good}, bad ${seen.bad})`);
+  t.ok(result.requests > 0 && result.requests <= seen.good + seen.bad, `completed ${result.requests} requests`);
+  t.ok(result.non2xx > 0 && result.non2xx <= seen.bad, `the 401s are counted as non-2xx (${result.non2xx})`);
+  t.ok(result.non2xx < result.requests, 'the good requests are not');
+});
 
 t.test('drives a real HTTP/2 server with h2load and measures what it served', { skip: skipH2 }, async (t) => {
   const certificate = createTestCertificate({ hostnames: ['localhost'] });
