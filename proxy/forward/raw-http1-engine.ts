@@ -341,13 +341,17 @@ class Connection implements Http1ResponseListener {
     this.parser = new Http1ResponseParser(this, settings.maxResponseHeaderBytes);
     this.exchange = first;
     first.connection = undefined;
+    // Plain TCP reads land in one shared buffer (`onread`) and are copied out at once: no
+    // per-read allocation of a 64 KiB buffer and no Readable stream machinery per response.
     this.socket = peer.tls
       ? tls.connect({ host: peer.hostname, port: peer.port, servername: net.isIP(peer.servername ?? '') === 0 ? peer.servername : undefined, rejectUnauthorized: peer.rejectUnauthorized, ca: peer.ca as tls.ConnectionOptions['ca'], ALPNProtocols: ['http/1.1'] })
-      : net.connect({ host: peer.hostname, port: peer.port, noDelay: true });
+      : net.connect({ host: peer.hostname, port: peer.port, noDelay: true, onread: { buffer: SHARED_READ_BUFFER, callback: this.#onRead } });
     // The request head goes out in one write; Nagle would only hold back a body's last segment.
-    if (peer.tls) this.socket.setNoDelay(true);
+    if (peer.tls) {
+      this.socket.setNoDelay(true);
+      this.socket.on('data', this.#onData);
+    }
     this.socket.on(peer.tls ? 'secureConnect' : 'connect', this.#onConnect);
-    this.socket.on('data', this.#onData);
     this.socket.on('end', this.#onEnd);
     this.socket.on('error', this.#onError);
     this.socket.on('close', this.#onClose);
@@ -460,6 +464,22 @@ class Connection implements Http1ResponseListener {
     this.start(exchange);
   };
 
+  /** An upgraded socket handed to the session: reads go to its stream side from now on. */
+  #tunneled = false;
+
+  /**
+   * `onread` callback of a plain TCP socket: `bytes` is the shared read buffer, valid only during
+   * this call, so the read is copied out first (the parser and handlers may keep slices of it).
+   * Once upgraded, reads are pushed into the socket's stream side for the tunnel to pipe; returning
+   * false there pauses reading until the tunnel takes them (back-pressure).
+   */
+  readonly #onRead = (length: number, bytes: Uint8Array): boolean => {
+    const chunk = Buffer.from(bytes.subarray(0, length));
+    if (this.#tunneled) return this.socket.push(chunk);
+    this.#onData(chunk);
+    return true;
+  };
+
   readonly #onData = (chunk: Buffer): void => {
     const exchange = this.exchange;
     if (exchange === undefined || exchange.finished) {
@@ -520,6 +540,7 @@ class Connection implements Http1ResponseListener {
     socket.pause();
     socket.setTimeout(0);
     socket.off('data', this.#onData);
+    this.#tunneled = true;
     socket.off('end', this.#onEnd);
     socket.off('error', this.#onError);
     socket.off('close', this.#onClose);
@@ -637,6 +658,12 @@ class Connection implements Http1ResponseListener {
     }
   }
 }
+
+/**
+ * Where plain TCP upstream reads land (`onread`). One buffer for every connection of the thread:
+ * each read callback copies its bytes out before it returns, and callbacks never overlap.
+ */
+const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** How often a pool closes idle connections past their deadline (ms); also how early they may go. */
 const IDLE_SWEEP_INTERVAL_MS = 250;
