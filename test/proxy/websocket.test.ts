@@ -71,6 +71,58 @@ forEachEngine(t, (t, engine) => {
     t.same(filtered, ['websocket:/chat', 'websocket:/forbidden'], 'the request filter answered before any upgrade');
   });
 
+  t.test('an upgraded tunnel relays the bytes sent with the 101 and a large stream to a slow reader, whole and in order', async (t) => {
+    const streamBytes = 8 * 1024 * 1024;
+    const payload = Buffer.alloc(streamBytes);
+    for (let index = 0; index < streamBytes; index++) payload[index] = (index * 31 + 7) & 0xff;
+    const origin = await startOrigin((_req, res) => res.end('no'), (server) => server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
+      socket.on('error', () => {});
+      // The first tunnel bytes share the write (often the segment) with the 101 head.
+      socket.write(Buffer.concat([Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: raw\r\nConnection: Upgrade\r\n\r\nfirst|'), payload]));
+      socket.on('data', (data: Buffer) => socket.write(data));
+    }));
+    const { proxy, port } = await startProxy({ engine, hooks: { newCtx: () => ({}), upstreamPeer: () => new HttpPeer(origin.url) } });
+    t.teardown(async () => { await proxy.close({ graceMs: 100 }); await origin.close(); });
+
+    const client = net.connect(port, '127.0.0.1');
+    t.teardown(() => client.destroy());
+    client.write('GET /tunnel HTTP/1.1\r\nHost: app.test\r\nConnection: Upgrade\r\nUpgrade: raw\r\n\r\n');
+    const chunks: Buffer[] = [];
+    let received = 0;
+    const expected = Buffer.byteLength('first|') + streamBytes;
+    client.pause();
+    // A slow reader: a little at a time, so the tunnel must hold back instead of buffering 8 MB.
+    await new Promise<void>((resolve, reject) => {
+      client.on('error', reject);
+      const timer = setInterval(() => {
+        // One read per tick: what the socket holds (bounded by its buffer), no more.
+        const chunk = client.read() as Buffer | null;
+        if (chunk === null) return;
+        chunks.push(chunk);
+        received += chunk.length;
+        const headEnd = Buffer.concat(chunks).indexOf('\r\n\r\n');
+        if (headEnd !== -1 && received - headEnd - 4 >= expected) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 5);
+      t.teardown(() => clearInterval(timer));
+    });
+    const all = Buffer.concat(chunks);
+    const headEnd = all.indexOf('\r\n\r\n');
+    t.match(all.subarray(0, headEnd).toString('latin1'), /^HTTP\/1\.1 101 /);
+    const body = all.subarray(headEnd + 4);
+    t.equal(body.subarray(0, 6).toString(), 'first|', 'the bytes that came with the 101 arrive first');
+    t.ok(body.subarray(6, 6 + streamBytes).equals(payload), 'the 8 MB stream arrives whole and in order');
+    client.write('ping');
+    const echoed = await new Promise<string>((resolve) => {
+      let text = '';
+      client.on('data', (data: Buffer) => { text += data.toString(); if (text.includes('ping')) resolve(text); });
+      client.resume();
+    });
+    t.match(echoed, /ping/, 'client → upstream still flows');
+  });
+
   t.test('an upgrade to a dead backend gets a prompt 503, not a hang', async (t) => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
