@@ -88,6 +88,7 @@ export function devGateway(args: CommandArgs, io: CliIo): (host: GatewayHost) =>
           maxHops: settings.maxHops,
           watch: settings.watch && file !== undefined && certificateNote === '',
           proxy: { trustedProxies: settings.trustedProxies, totalTimeoutMs: settings.requestTimeoutMs, engine: settings.engine },
+          http1Parser: settings.http1Parser,
           logger: host.logger,
           metrics: host.metrics,
         },

@@ -248,9 +248,13 @@ export class Http1DownstreamResponse extends EventEmitter {
     return this;
   }
 
-  /** Cuts the connection (a body that cannot be completed must not look complete). */
+  /**
+   * Cuts the connection (a body that cannot be completed must not look complete). After `end` it
+   * does nothing: the connection may already serve the next request (node's response has let go
+   * of its socket by then too).
+   */
   destroy(_error?: Error): this {
-    this.#exchange.socket.destroy();
+    if (!this.writableEnded) this.#exchange.socket.destroy();
     return this;
   }
 

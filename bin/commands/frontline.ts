@@ -49,6 +49,9 @@ export const frontlineCommand: Command = {
     + 'same ports (SO_REUSEPORT); 1 serves in the main thread. SIGHUP and SIGTERM reach every worker.\n'
     + '--frontline-engine raw|undici (frontline.engine, KEYGATE_FRONTLINE_ENGINE; default raw) picks how\n'
     + 'upstreams are spoken to: raw is keygate\'s own HTTP/1.1 client, undici the undici pools.\n'
+    + '--frontline-http1-parser keygate|node (frontline.http1Parser, KEYGATE_FRONTLINE_HTTP1_PARSER;\n'
+    + 'default keygate) picks who parses HTTP/1.1 requests on the HTTPS listener: keygate\'s own request\n'
+    + 'path (node:http takes what it does not handle), or node:http for every request.\n'
     + 'Stops gracefully on SIGINT or SIGTERM.',
   options: frontlineOptions(),
   async run(args, io) {
@@ -157,6 +160,7 @@ async function runIngressWorkers(run: IngressRun, workerCount: number): Promise<
         trustedProxies: shared.proxy.trustedProxies,
         requestTimeoutMs: shared.proxy.totalTimeoutMs,
         engine: shared.proxy.engine,
+        http1Parser: shared.http1Parser,
         drainTimeoutMs: settings.drainTimeoutMs,
         watch: settings.watch && file !== undefined,
       },
@@ -233,6 +237,8 @@ interface SharedFrontlineOptions {
   peerSecret?: string;
   redirectPort?: number;
   peerOptions: HttpPeerOptions;
+  /** `frontline.http1Parser`: who parses HTTP/1.1 on the HTTPS listener. */
+  http1Parser: 'keygate' | 'node';
   proxy: { trustedProxies: readonly string[]; totalTimeoutMs: number; engine: ForwardingEngineName };
 }
 
@@ -249,6 +255,7 @@ function sharedFrontlineOptions(config: KeygateConfig, cwd: string): SharedFront
       ...(peerCa === undefined ? {} : { ca: peerCa }),
       ...(settings.peerServername === undefined ? {} : { servername: settings.peerServername }),
     },
+    http1Parser: settings.http1Parser,
     proxy: { trustedProxies: settings.trustedProxies, totalTimeoutMs: settings.requestTimeoutMs, engine: settings.engine },
   };
 }

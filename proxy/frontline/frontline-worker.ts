@@ -55,6 +55,8 @@ export interface FrontlineWorkerData {
   requestTimeoutMs: number;
   /** The forwarding engine by name (`frontline.engine`); absent = the framework's default. */
   engine?: ForwardingEngineName;
+  /** Who parses HTTP/1.1 on the HTTPS listener (`frontline.http1Parser`); absent = the framework's default. */
+  http1Parser?: 'keygate' | 'node';
   /** Drain time on stop. */
   drainTimeoutMs: number;
   watch: boolean;
@@ -112,6 +114,7 @@ export async function runFrontlineWorker(data: FrontlineWorkerData): Promise<voi
       ...(data.peerSecret === undefined ? {} : { peerSecret: data.peerSecret }),
       peerOptions: data.peerOptions,
       ...(data.redirectPort === undefined ? {} : { redirectPort: data.redirectPort }),
+      ...(data.http1Parser === undefined ? {} : { http1Parser: data.http1Parser }),
       watch: data.watch,
       proxy: { trustedProxies: data.trustedProxies, totalTimeoutMs: data.requestTimeoutMs, ...(data.engine === undefined ? {} : { engine: data.engine }) },
       certificateStore: { ticketKeys },

@@ -42,6 +42,12 @@ export interface FrontlineOptions {
   logger?: Logger;
   /** Options of the proxy core (timeouts, trusted proxies, engine). */
   proxy?: PhaseRunnerOptions;
+  /**
+   * Who parses HTTP/1.1 on the HTTPS listener (`frontline.http1Parser`): `keygate` (default),
+   * keygate's own request path with node:http taking what it does not handle, or `node`, node:http
+   * for every request. The plain HTTP listener (redirects, ACME) is node:http either way.
+   */
+  http1Parser?: 'keygate' | 'node';
   /** ALPN offered on HTTPS (default `h2`, `http/1.1`). */
   alpnProtocols?: readonly ('h2' | 'http/1.1')[];
   /** Port in HTTP → HTTPS redirects (default: the bound HTTPS port). */
@@ -134,6 +140,7 @@ export class Frontline {
       host,
       ...(options.reusePort === undefined ? {} : { reusePort: options.reusePort }),
       ...(this.#options.alpnProtocols === undefined ? {} : { alpnProtocols: this.#options.alpnProtocols }),
+      ...(this.#options.http1Parser === undefined ? {} : { http1Parser: this.#options.http1Parser }),
     });
     this.#httpsPort = https.port;
     let plain: AddressInfo | undefined;

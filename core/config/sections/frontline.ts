@@ -64,6 +64,10 @@ export const frontline = {
     description: 'How Frontline speaks HTTP/1.1 to upstreams: raw (keygate\'s own strict HTTP/1.1 client over pooled sockets) or undici (undici pools). h2c upstreams always use undici.',
     default: 'raw',
   }),
+  http1Parser: field.oneOf(['keygate', 'node'], {
+    description: 'Who parses HTTP/1.1 requests on Frontline\'s HTTPS listener (connections that negotiated http/1.1 or no ALPN): keygate (its own strict request path, which hands anything unusual, such as upgrades or chunked or large bodies, to node:http) or node (node:http for every request).',
+    default: 'keygate',
+  }),
   source: field.oneOf(['file', 'database'], { description: 'Where routes and certificates come from: the config file, or the database (--db).', default: 'file' }),
 } as const;
 

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import tls from 'node:tls';
 import { request, startOrigin } from '../helpers.ts';
 import type { EchoBody } from './helpers.ts';
 import { httpsRequest, startEchoOrigin, tempDir } from './helpers.ts';
@@ -25,8 +26,8 @@ interface RunningFrontline {
   exited: Promise<number | null>;
 }
 
-async function startCli(args: readonly string[]): Promise<RunningFrontline> {
-  const child = spawn(process.execPath, [keygatePath, 'frontline', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+async function startCli(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<RunningFrontline> {
+  const child = spawn(process.execPath, [keygatePath, 'frontline', ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const stderrLines: string[] = [];
   child.stderr.on('data', (chunk: Buffer) => {
@@ -156,3 +157,64 @@ t.test('frontline.engine picks the forwarding engine of the worker threads, and 
   t.match(refused.stderr, /frontline\.engine/);
   t.match(refused.stderr, /raw, undici/);
 });
+
+t.test('frontline.http1Parser picks who parses HTTP/1.1 on the HTTPS listener, in the main thread and in workers, and an unknown parser is refused at start', async (t) => {
+  const origin = await startEchoOrigin('parser');
+  t.teardown(() => origin.close());
+  const file = files.write('parser.json', {
+    frontline: {
+      httpsPort: 0, httpPort: 0,
+      certificates: [{ certFile: 'certs/cli.pem', keyFile: 'certs/cli.key' }],
+      routes: [{ host: 'cli.example.test', upstreams: [origin.url] }],
+    },
+  });
+  // What tells the parsers apart on the wire: keygate's path writes its keep-alive headers in
+  // lower case (`connection`, `keep-alive`), node:http writes `Connection` and `Keep-Alive`.
+  // Several connections, so that with two workers both threads answer.
+  const keepAliveHeaderNames = async (args: readonly string[], extraEnv: Record<string, string> = {}): Promise<Set<string>> => {
+    const running = await startCli(['--config', file, ...args], extraEnv);
+    const seen = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const head = await rawHttp1Head(running.httpsPort, 'cli.example.test', '/parser');
+      t.match(head, /^HTTP\/1\.1 200 /);
+      const names = head.split('\r\n').slice(1).map((line) => line.slice(0, line.indexOf(':')))
+        .filter((name) => name.toLowerCase() === 'connection' || name.toLowerCase() === 'keep-alive');
+      seen.add(names.join(','));
+    }
+    running.signal('SIGTERM');
+    t.equal(await running.exited, 0);
+    return seen;
+  };
+  t.same([...await keepAliveHeaderNames(['--workers', '2'])], ['connection,keep-alive'], 'keygate\'s parser by default (worker threads)');
+  t.same([...await keepAliveHeaderNames(['--workers', '2', '--frontline-http1-parser', 'node'])], ['Connection,Keep-Alive'], '--frontline-http1-parser node (worker threads)');
+  t.same([...await keepAliveHeaderNames(['--workers', '1'], { KEYGATE_FRONTLINE_HTTP1_PARSER: 'node' })], ['Connection,Keep-Alive'], 'KEYGATE_FRONTLINE_HTTP1_PARSER=node (main thread)');
+
+  const refused = spawnSync(process.execPath, [keygatePath, 'frontline', '--config', file, '--frontline-http1-parser', 'fast'], { env, encoding: 'utf8', timeout: 20_000 });
+  t.equal(refused.status, 1);
+  t.match(refused.stderr, /frontline\.http1Parser/);
+  t.match(refused.stderr, /keygate, node/);
+});
+
+/**
+ * Sends one GET over TLS with ALPN http/1.1 and resolves the response head exactly as written
+ * (header names keep their case), then closes the connection. Rejects after 10 s without a head.
+ */
+function rawHttp1Head(port: number, host: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: '127.0.0.1', servername: host, ALPNProtocols: ['http/1.1'], rejectUnauthorized: false });
+    let received = '';
+    const finish = (error: Error | undefined): void => {
+      socket.destroy();
+      if (error === undefined) resolve(received.slice(0, received.indexOf('\r\n\r\n')));
+      else reject(error);
+    };
+    socket.setTimeout(10_000, () => finish(new Error(`no response head: ${JSON.stringify(received)}`)));
+    socket.once('error', finish);
+    socket.once('end', () => finish(new Error(`closed before the head: ${JSON.stringify(received)}`)));
+    socket.once('secureConnect', () => socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+      if (received.includes('\r\n\r\n')) finish(undefined);
+    });
+  });
+}
