@@ -51,6 +51,23 @@ async function exercise(t: Test, h: ApiHarness): Promise<void> {
     await t.rejects(async () => verifier.verifyNow({ key, permissions: 'a AND (b' }, options), { code: 'err:user:bad_request:permissions_query_syntax_error' }, 'a caller error is thrown (or rejected) as verify rejects it');
   });
 
+  t.test('outcomes are counted per code and published when the metrics are read, each verification once', async (t) => {
+    const outcomes = async (): Promise<Record<string, number>> => {
+      const text = await h.metrics.render();
+      const counts: Record<string, number> = {};
+      for (const match of text.matchAll(/^keygate_verification_outcomes_total\{code="([A-Z_]+)"\} (\d+)$/gm)) counts[match[1]!] = Number(match[2]);
+      return counts;
+    };
+    const before = await outcomes();
+    const { key } = await h.seedKey({ apiId });
+    for (let index = 0; index < 3; index++) t.equal((await verifier.verify({ key }, options)).code, 'VALID');
+    t.equal((await verifier.verify({ key: 'sk_does_not_exist_anywhere' }, options)).code, 'NOT_FOUND');
+    const after = await outcomes();
+    t.equal((after.VALID ?? 0) - (before.VALID ?? 0), 3, 'three VALID');
+    t.equal((after.NOT_FOUND ?? 0) - (before.NOT_FOUND ?? 0), 1, 'one NOT_FOUND');
+    t.same(await outcomes(), after, 'a second read adds nothing');
+  });
+
   t.test('concurrent verifications respect a rate limit exactly', async (t) => {
     const { key } = await h.seedKey({ apiId, ratelimits: [{ name: 'burst', limit: 7, durationMs: 60_000, autoApply: true }] });
     const results = await Promise.all(Array.from({ length: 12 }, () => verifier.verify({ key }, options)));
