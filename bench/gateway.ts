@@ -39,7 +39,6 @@ import { execFileSync, fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { connect, createServer as createTcpServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +48,7 @@ import type autocannon from 'autocannon';
 import { answerCpuRequests, childCpuMicros, loadChildServer, medianOf, type ChildMeasurement } from './harness/child-server-bench.ts';
 import { planNginxOrigin, which } from './harness/external-peers.ts';
 import { runWrk } from './harness/load.ts';
+import { freePort, waitForPort } from './harness/ports.ts';
 
 const HERE = fileURLToPath(import.meta.url);
 const TASKSET = '/usr/bin/taskset';
@@ -363,29 +363,6 @@ async function startNginxOrigin(command: string[], port: number): Promise<Runnin
     throw new Error(`nginx origin did not start (exit ${exitCode}): ${output.trim().slice(0, 500)}; --origin node uses a node:http origin instead`);
   }
   return { url: `http://127.0.0.1:${port}`, description: 'nginx', stop };
-}
-
-/** A port free on 127.0.0.1 right now (for nginx, which cannot report the port it got from 0). */
-async function freePort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Polls until something accepts TCP connections on `port`; false at the deadline or once `gaveUp()`. */
-async function waitForPort(port: number, timeoutMs: number, gaveUp: () => boolean): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && !gaveUp()) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
 }
 
 /** Resolves when `promise` settles or after `timeoutMs`, whichever comes first. */

@@ -36,13 +36,12 @@
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { planExternalPeers, planNginxOrigin, which } from './harness/external-peers.ts';
+import { freePort, waitForPort } from './harness/ports.ts';
 import type { ExternalPeerPorts } from './harness/external-peers.ts';
 import { H2_STREAMS_PER_CONNECTION, runAutocannon, runH2load, runWrk } from './harness/load.ts';
 import type { LoadOptions, LoadResult } from './harness/load.ts';
@@ -146,28 +145,6 @@ async function startChild(name: string, command: string[], core: number, readyPo
     });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${name} exited with ${code}: ${output}`)); });
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** Polls until something accepts TCP connections on `port` (external peers print nothing). */
-async function waitForPort(port: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => { socket.destroy(); resolve(true); });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return false;
 }
 
 /** Starts an external binary (nginx, HAProxy, Caddy) and waits until its port accepts connections. */
