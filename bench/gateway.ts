@@ -26,14 +26,23 @@
  *
  *   npx node bench/gateway.ts [--duration-seconds 3] [--rounds 3] [--connections 20] [--keys 10000]
  *                             [--cases keys-rl] [--load-generator wrk|autocannon] [--origin nginx|node]
- *                             [--cpu-prof-dir DIR] [--help]
+ *                             [--rate REQ_PER_S] [--cpu-prof-dir DIR] [--help]
  *
  * `--cases` keeps only the cases whose host contains one of the comma-separated words (plain,
  * keys, keys-rl, jwt; the plain proxy always runs: it is the baseline). `--cpu-prof-dir` runs the
  * gateway child with `--cpu-prof` (sampling every 100 µs, which itself costs CPU: compare cases
  * within one profiled run only) and writes its `.cpuprofile` there when the run ends (Chrome
  * DevTools' Performance panel opens it); profile few cases at a time (`--cases`) to keep it
- * readable. An unknown option or a bad value prints the error and this text and exits 2.
+ * readable.
+ *
+ * `--rate` (wrk only) offers every case the same paced rate instead of closed-loop load (wrk's
+ * pacing script, `wrkPacingScript`, appended to the case's script). The CPU per request then
+ * compares the cases' own work at one load level: closed loop, a slower case runs at a lower
+ * rate, where each request also costs the proxy more (fewer events per wake-up, a peer that is
+ * idle more often and must be woken), so the closed-loop CPU cost mixes the policy's work with
+ * that effect. The req/s cost is meaningless at a fixed rate and is not printed; a case whose
+ * achieved rate stayed below 97 % of the offered one is flagged (saturated). An unknown option or
+ * a bad value prints the error and this text and exits 2.
  */
 import { execFileSync, fork, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -47,7 +56,8 @@ import { parseArgs } from 'node:util';
 import type autocannon from 'autocannon';
 import { answerCpuRequests, childCpuMicros, loadChildServer, medianOf, type ChildMeasurement } from './harness/child-server-bench.ts';
 import { planNginxOrigin, which } from './harness/external-peers.ts';
-import { runWrk } from './harness/load.ts';
+import { runWrk, wrkPacingScript } from './harness/load.ts';
+import { FIXED_RATE_KEPT_UP_SHARE } from './harness/report.ts';
 import { freePort, waitForPort } from './harness/ports.ts';
 
 const HERE = fileURLToPath(import.meta.url);
@@ -86,6 +96,8 @@ interface BenchSettings {
   keyCount: number;
   cases: BenchCase[];
   profileDir: string | undefined;
+  /** `--rate`: the paced rate offered to every case (wrk only); undefined: closed loop. */
+  rate: number | undefined;
   /** Undefined: pick by what is installed. */
   loadGenerator: 'wrk' | 'autocannon' | undefined;
   origin: 'nginx' | 'node' | undefined;
@@ -125,7 +137,7 @@ async function main(): Promise<void> {
     console.error(usageText());
     process.exit(2);
   }
-  const { durationSeconds, rounds, connections, keyCount, cases, profileDir } = settings;
+  const { durationSeconds, rounds, connections, keyCount, cases, profileDir, rate } = settings;
   const canPin = existsSync(TASKSET) && cpus().length >= 2;
   // Pin this process first: the origin started next (and wrk, run from here) inherit core 1, the gateway is moved to core 0.
   const previousAffinity = canPin ? setAffinity(process.pid, LOAD_CORE) : undefined;
@@ -141,14 +153,14 @@ async function main(): Promise<void> {
     const pinning = gatewayPinned ? `gateway pinned to core ${GATEWAY_CORE}, origin + load on core ${LOAD_CORE}` : 'not pinned (no taskset or < 2 cores)';
     console.log(load.reason);
     console.log(originChoice.reason);
-    console.log(`gateway bench: ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, ${durationSeconds} s per case × ${rounds} round(s) (interleaved, warm-up before each), ${connections} connections, N = ${keyCount}; load: ${load.kind}, origin: ${origin.description}; ${pinning}`);
+    console.log(`gateway bench: ${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}, Node ${process.version}, ${durationSeconds} s per case × ${rounds} round(s) (interleaved, warm-up before each), ${connections} connections, N = ${keyCount}; load: ${load.kind}${rate === undefined ? ' (closed loop)' : `, paced at ${rate} req/s`}, origin: ${origin.description}; ${pinning}`);
 
-    const loads = new Map(cases.map((item, index) => [item, caseLoad(load, workDir, index, item, credentialPool(item, credentials), url, connections)]));
+    const loads = new Map(cases.map((item, index) => [item, caseLoad(load, workDir, index, item, credentialPool(item, credentials), url, connections, rate)]));
     const results = new Map<BenchCase, ChildMeasurement[]>(cases.map((item) => [item, []]));
     for (let round = 0; round < rounds; round++) {
       for (const item of cases) results.get(item)!.push(await measureCase(gateway, loads.get(item)!, durationSeconds));
     }
-    printTable(results);
+    printTable(results, rate);
   } finally {
     // A profiled child writes its profile only when it exits by itself.
     if (profileDir !== undefined && gateway !== undefined) await stopGracefully(gateway);
@@ -176,6 +188,7 @@ function readSettings(argv: string[]): BenchSettings {
         'load-generator': { type: 'string' },
         origin: { type: 'string' },
         'cpu-prof-dir': { type: 'string' },
+        rate: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -199,6 +212,7 @@ function readSettings(argv: string[]): BenchSettings {
     keyCount: positiveInteger('keys', values.keys),
     cases: CASES.filter((item) => item === CASES[0] || caseWords === undefined || caseWords.some((word) => item.host.includes(word))),
     profileDir: values['cpu-prof-dir'],
+    rate: values.rate === undefined ? undefined : positiveNumber('rate', values.rate),
     loadGenerator: oneOf('load-generator', values['load-generator'], ['wrk', 'autocannon'] as const),
     origin: oneOf('origin', values.origin, ['nginx', 'node'] as const),
   };
@@ -207,11 +221,13 @@ function readSettings(argv: string[]): BenchSettings {
 /** wrk when asked for or (by default) installed, else autocannon; throws a UsageError when wrk is asked for but cannot run. */
 function chooseLoadGenerator(settings: BenchSettings): LoadChoice {
   if (settings.loadGenerator === 'autocannon') {
+    if (settings.rate !== undefined) throw new UsageError('--rate needs wrk (its pacing script); autocannon\'s rate is bursty');
     return { kind: 'autocannon', reason: 'load generator: autocannon (--load-generator autocannon), in this process on the load core: it may saturate before the gateway does' };
   }
   const wrkPath = which('wrk');
   if (wrkPath === undefined) {
     if (settings.loadGenerator === 'wrk') throw new UsageError(`--load-generator wrk: wrk is not installed (${INSTALL_HINT})`);
+    if (settings.rate !== undefined) throw new UsageError(`--rate needs wrk, which is not installed (${INSTALL_HINT})`);
     return { kind: 'autocannon', reason: `load generator: autocannon, since wrk is not installed (${INSTALL_HINT}); autocannon may saturate before the gateway does` };
   }
   // wrk rounds its duration to whole seconds (runWrk): refuse rather than measure another duration than asked.
@@ -231,8 +247,12 @@ function credentialPool(item: BenchCase, credentials: Credentials): string[] {
   }
 }
 
-/** How one case is loaded: wrk with a Lua script written into `workDir` now, or autocannon in this process. */
-function caseLoad(load: LoadChoice, workDir: string, index: number, item: BenchCase, pool: string[], url: string, connections: number): CaseLoad {
+/**
+ * How one case is loaded: wrk with a Lua script written into `workDir` now (paced at `rate` when
+ * given: the pacing script's `delay` next to the case's `init` and `request`), or autocannon in
+ * this process.
+ */
+function caseLoad(load: LoadChoice, workDir: string, index: number, item: BenchCase, pool: string[], url: string, connections: number, rate: number | undefined): CaseLoad {
   if (load.kind === 'autocannon') {
     const target = { url, requests: [caseRequest(item, pool)] };
     return async (durationSeconds) => {
@@ -241,7 +261,7 @@ function caseLoad(load: LoadChoice, workDir: string, index: number, item: BenchC
     };
   }
   const script = join(workDir, `case-${index}.lua`);
-  writeFileSync(script, wrkScript(item, pool));
+  writeFileSync(script, wrkScript(item, pool) + (rate === undefined ? '' : '\n' + wrkPacingScript(rate)));
   return async (durationSeconds) => {
     const result = await runWrk({ url: `${url}/resource`, connections, durationSeconds, script }, load.wrkPath);
     const measurement: ChildMeasurement = {
@@ -378,12 +398,13 @@ function usageText(): string {
   return source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).split('\n').map((line) => line.replace(/^ ?\* ?/, '')).join('\n').trim();
 }
 
-function printTable(results: Map<BenchCase, ChildMeasurement[]>): void {
+function printTable(results: Map<BenchCase, ChildMeasurement[]>, rate: number | undefined): void {
   const plain = results.get(CASES[0])!;
   const plainRps = medianOf(plain, 'requestsPerSecond');
   const plainCpu = medianOf(plain, 'cpuMicrosPerRequest');
   const percent = (ratio: number): string => `${(ratio * 100).toFixed(1)} %`;
   const signedPercent = (ratio: number): string => (ratio >= 0 ? '+' : '−') + percent(Math.abs(ratio));
+  if (rate !== undefined) return printPacedTable(results, rate, plainCpu, signedPercent);
   console.log('\n(medians over the rounds; CPU = the gateway child\'s user + system time per request; a negative cost = faster/cheaper than plain, i.e. noise)');
   console.log('| case | req/s | req/s min–max | p50 ms | p99 ms | gateway CPU µs/req | cost vs plain (req/s) | cost vs plain (CPU) | non-2xx/errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const throughputCost = new Map<BenchCase, number>();
@@ -401,6 +422,25 @@ function printTable(results: Map<BenchCase, ChildMeasurement[]>): void {
   if (goalCases.length === 0) return;
   const holds = goalCases.every((item) => throughputCost.get(item)! <= MAX_KEYAUTH_RATELIMIT_COST);
   console.log(`\ngoal "KeyAuth + RateLimit costs ≤ ${MAX_KEYAUTH_RATELIMIT_COST * 100} % of plain-proxy throughput" (median req/s): ${holds ? 'HOLDS' : 'DOES NOT HOLD'} (${verdicts.join(', ')})`);
+}
+
+/**
+ * The table of a `--rate` run: every case at the same offered rate, so only the CPU per request
+ * compares (the extra µs are the policies' own work at that load); cases that could not keep up
+ * are flagged, their CPU figure being a saturation one.
+ */
+function printPacedTable(results: Map<BenchCase, ChildMeasurement[]>, rate: number, plainCpu: number, signedPercent: (ratio: number) => string): void {
+  console.log(`\n(medians over the rounds, every case offered ${rate} req/s paced by wrk; CPU = the gateway child's user + system time per request)`);
+  console.log('| case | achieved req/s | p50 ms | p99 ms | gateway CPU µs/req | extra CPU µs/req vs plain | cost vs plain (CPU) | note | non-2xx/errors |\n|---|---:|---:|---:|---:|---:|---:|---|---:|');
+  for (const [item, measurements] of results) {
+    const rps = medianOf(measurements, 'requestsPerSecond');
+    const cpu = medianOf(measurements, 'cpuMicrosPerRequest');
+    const isPlain = item === CASES[0];
+    const errors = measurements.reduce((sum, measurement) => sum + measurement.errors, 0);
+    const note = rps < rate * FIXED_RATE_KEPT_UP_SHARE ? `saturated: below ${FIXED_RATE_KEPT_UP_SHARE * 100} % of the offered rate` : '';
+    console.log(`| ${item.name} | ${Math.round(rps)} | ${medianOf(measurements, 'latencyMsP50')} | ${medianOf(measurements, 'latencyMsP99')} | ${cpu.toFixed(1)} | ${isPlain ? '—' : (cpu - plainCpu).toFixed(1)} | ${isPlain ? '—' : signedPercent(cpu / plainCpu - 1)} | ${note} | ${errors} |`);
+  }
+  console.log(`\n(the goal "KeyAuth + RateLimit costs ≤ ${MAX_KEYAUTH_RATELIMIT_COST * 100} % of plain-proxy throughput" is a closed-loop figure: run without --rate to check it)`);
 }
 
 /** Restricts every thread of `pid` to `cpuList` ("0", "1", "0,1"); returns the previous list, undefined when taskset fails. */

@@ -1,12 +1,12 @@
 import t from 'tap';
 import type { Test } from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from '../../../bench/harness/external-peers.ts';
-import { BURST_WINDOW_MS, runAutocannon, runH2load, runWrk } from '../../../bench/harness/load.ts';
+import { BURST_WINDOW_MS, runAutocannon, runH2load, runWrk, wrkPacingScript } from '../../../bench/harness/load.ts';
 import type { LoadResult } from '../../../bench/harness/load.ts';
 import { checkGoals, compareAtFixedRate, FIXED_RATE_KEPT_UP_SHARE, renderTable, writeReport } from '../../../bench/harness/report.ts';
 import type { BenchReport, CaseSummary, FixedRateLoadGenerator, GoalCheck } from '../../../bench/harness/report.ts';
@@ -220,3 +220,34 @@ function summarizedAtRate(result: LoadResult, rate: number): CaseSummary {
   compareAtFixedRate([summary], rate, 'wrk');
   return summary;
 }
+
+t.test('a request script with the pacing script appended (bench/gateway.ts --rate) sends its own requests at the paced rate', { skip: skipWrk }, async (t) => {
+  const seen = { scripted: 0, other: 0 };
+  const server = http.createServer((req, res) => {
+    if (req.headers.host === 'paced.test' && req.headers.authorization === 'Bearer paced') seen.scripted++;
+    else seen.other++;
+    res.end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const scriptDir = mkdtempSync(join(tmpdir(), 'keygate-paced-script-'));
+  t.teardown(() => rmSync(scriptDir, { recursive: true, force: true }));
+  const script = join(scriptDir, 'case.lua');
+  const rate = 300;
+  const durationSeconds = 2;
+  // The shape of gateway.ts's case scripts: `init` builds the requests, `request` hands them out; then the pacing `delay`.
+  writeFileSync(script, `local requests = {}
+init = function(args)
+  requests[1] = wrk.format("GET", "/resource", { ["Host"] = "paced.test", ["Authorization"] = "Bearer paced" })
+end
+request = function()
+  return requests[1]
+end
+\n${wrkPacingScript(rate)}`);
+  const result = await runWrk({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, connections: 10, durationSeconds, script }, wrk!);
+  t.equal(seen.other, 0, 'every request came from the case script');
+  const servedPerSecond = seen.scripted / durationSeconds;
+  // Unpaced, wrk sends tens of thousands a second to a loopback node:http server.
+  t.ok(servedPerSecond >= rate * 0.85 && servedPerSecond <= rate * 1.1, `the server saw ${servedPerSecond} req/s for ${rate} offered`);
+  t.ok(result.requestsPerSecond >= rate * 0.85 && result.requestsPerSecond <= rate * 1.1, `wrk reports ${result.requestsPerSecond} req/s`);
+});
