@@ -1,6 +1,6 @@
 /**
  * SHA-256 (FIPS 180-4) of a short ASCII string, in JavaScript, as padded base64: the hot path of
- * {@link hashKey}. Why not `node:crypto`: its one-shot `hash` costs about 0.7 µs in a loop, but
+ * {@link hashKey}. Why not `node:crypto`: its one-shot `hash` costs about 0.55 µs in a loop, but
  * 3 µs per request inside the gateway, where every request reaches OpenSSL with cold caches
  * (timers around the call in the gateway of `bench/gateway.ts` at a paced 8,000 req/s); this
  * function read about 2 µs there (figures in core/keys/README.md).
