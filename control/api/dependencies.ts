@@ -90,7 +90,7 @@ export interface CreateApiDependenciesOptions {
   vault?: VaultClient;
   /** Absent: an in-memory bus (one node). */
   invalidation?: InvalidationBus;
-  /** Absent: the local `key_verifications` table. */
+  /** Absent: the local `key_verification_batches` table (a `LocalVerificationSink`). */
   analytics?: VerificationEventSink;
   /** Key cache windows (config `cache.freshMs`, `cache.staleMs`, `cache.maxEntries`). */
   cacheFreshMs?: number;

@@ -1,7 +1,8 @@
 /**
  * `LocalVerificationSink`: the analytics sink of a node without ClickHouse. Verification events
- * are buffered in memory (bounded, a `BatchBuffer`) and written to the local `key_verifications`
- * table in batches, by size or by interval. `keys.last_used_at_m` moves forward (never backwards)
+ * are buffered in memory (bounded, a `BatchBuffer`) and written to the local store in batches, by
+ * size or by interval, packed: one `key_verification_batches` row per workspace per batch (see
+ * `insertKeyVerifications`). `keys.last_used_at_m` moves forward (never backwards)
  * to each key's newest written event through a {@link KeyLastUsedWriter}: coalesced, at most once
  * per key per `lastUsedIntervalMs` (and on `flush`/`close`), because one `UPDATE` per key per
  * batch cost about as much as the event rows themselves when many keys are active. A full buffer
@@ -18,11 +19,13 @@ import { KeyLastUsedWriter } from './key-last-used-writer.ts';
 /** Most events held in memory; beyond it new events are dropped and counted. */
 export const DEFAULT_ANALYTICS_MAX_BUFFERED_EVENTS = 100_000;
 /**
- * Buffered events that trigger a flush without waiting for the interval, and the rows of one
- * insert. Small on purpose: the embedded SQLite engine writes synchronously, so one batch blocks
- * the event loop for its whole insert (6–10 µs a row here, three indexes); 5,000-row batches put
- * ~30 ms stalls into verifyKey's p99 (14 ms at half the peak rate), 500-row batches ~5 ms ones
- * (p99 5–6 ms); 100-row batches keep each stall near 1 ms, at the same cost per row.
+ * Buffered events that trigger a flush without waiting for the interval, and the events of one
+ * write. Small on purpose: the embedded SQLite engine writes synchronously, so one batch blocks
+ * the event loop for its whole insert. When every event was a row (6–10 µs a row with three
+ * indexes), 5,000-event batches put ~30 ms stalls into verifyKey's p99 (14 ms at half the peak
+ * rate) and 500-event batches ~5 ms ones. Packed, a batch is one row per workspace at ~0.4–0.7 µs
+ * an event (mostly `JSON.stringify`), so a 100-event batch blocks for well under 0.1 ms, and larger
+ * batches would save little: the fixed cost of the statement is already shared by 100 events.
  */
 export const DEFAULT_ANALYTICS_BATCH_SIZE = 100;
 /** Longest time an event waits in the buffer, in ms (the reference flushes every 5 s). */

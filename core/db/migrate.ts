@@ -13,9 +13,12 @@ import { migration0002 } from './migrations/0002-frontline.ts';
 import { migration0003 } from './migrations/0003-gateway.ts';
 import { migration0004 } from './migrations/0004-gateway-bodies.ts';
 import { migration0005 } from './migrations/0005-lean-verification-indexes.ts';
+import { migration0006 } from './migrations/0006-packed-verification-events.ts';
 
 /** Every migration the code knows, oldest first. Append new ones; never edit or reorder. */
-export const MIGRATIONS: readonly Migration[] = [migration0001, migration0002, migration0003, migration0004, migration0005];
+export const MIGRATIONS: readonly Migration[] = [
+  migration0001, migration0002, migration0003, migration0004, migration0005, migration0006,
+];
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {

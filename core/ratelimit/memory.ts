@@ -21,10 +21,23 @@ export interface MemoryRateLimiterOptions {
   maxWindows?: number;
 }
 
-/** What a request contributes besides its numbers: its validated cost and its counter's key. */
-interface ValidatedRequest {
+/**
+ * A frozen request made ready for repeated decisions by {@link MemoryRateLimiter.prepare}: keep it
+ * and pass it to {@link MemoryRateLimiter.limitPreparedNow} instead of the request.
+ */
+export interface PreparedRateLimit {
+  readonly request: RateLimitRequest;
+}
+
+/**
+ * What a request contributes besides its numbers: its validated cost and its counter's key, and
+ * the counter it last found, so a repeated decision reads the counter without a map lookup.
+ */
+interface ValidatedRequest extends PreparedRateLimit {
   readonly cost: number;
   readonly key: string;
+  /** The counter of `key` as last seen; trusted only while it is not `removed`. */
+  counter: WindowCounter | undefined;
 }
 
 /** One counter: the counts of its current and previous fixed window. */
@@ -34,6 +47,8 @@ interface WindowCounter {
   previous: number;
   /** End of the next window: after that both counts are irrelevant. */
   expiresAtMs: number;
+  /** Set when the counter leaves the map (window rolled over, evicted, expired, limiter closed). */
+  removed: boolean;
 }
 
 /** {@link RateLimiter} over process memory. Called per request; O(number of limits). */
@@ -72,7 +87,7 @@ export class MemoryRateLimiter implements RateLimiter {
   /** The synchronous core of {@link limit}, for in-process callers that want no promise. Throws what `limit` rejects with. */
   limitNow(requests: readonly RateLimitRequest[]): RateLimitDecision[] {
     const nowMs = this.#clock.nowMs();
-    if (requests.length === 1) return [this.#limitOne(requests[0]!, nowMs)];
+    if (requests.length === 1) return [this.#limitOne(this.#validated(requests[0]!), nowMs)];
     const validated = requests.map((request) => this.#validated(request));
     const costs = validated.map((item) => item.cost);
     const keys = validated.map((item) => item.key);
@@ -120,16 +135,35 @@ export class MemoryRateLimiter implements RateLimiter {
    * what `limit` rejects with.
    */
   limitOneNow(request: RateLimitRequest): RateLimitDecision {
-    return this.#limitOne(request, this.#clock.nowMs());
+    return this.#limitOne(this.#validated(request), this.#clock.nowMs());
+  }
+
+  /**
+   * Validates a FROZEN request once (throws what `limit` rejects with, or a TypeError for a
+   * request that is not frozen) for {@link limitPreparedNow}. Callers that decide the same limit
+   * again and again (the gateway's RateLimit policy, one per identifier) keep the result.
+   */
+  prepare(request: RateLimitRequest): PreparedRateLimit {
+    if (!Object.isFrozen(request)) throw new TypeError('MemoryRateLimiter.prepare: the request must be frozen');
+    return this.#validated(request);
+  }
+
+  /**
+   * `limitOneNow(prepared.request)` without looking anything up: the prepared request carries its
+   * key and cost, and the counter it last used while that counter is still current. Called per request.
+   */
+  limitPreparedNow(prepared: PreparedRateLimit): RateLimitDecision {
+    return this.#limitOne(prepared as ValidatedRequest, this.#clock.nowMs());
   }
 
   /** A batch of one (the common case): the same decision as the general path, without its per-batch arrays. */
-  #limitOne(request: RateLimitRequest, nowMs: number): RateLimitDecision {
-    const { cost, key } = this.#validated(request);
+  #limitOne(validated: ValidatedRequest, nowMs: number): RateLimitDecision {
+    const { cost, key, request } = validated;
     const durationMs = request.durationMs;
     const sequence = Math.floor(nowMs / durationMs);
     const elapsedMs = nowMs - sequence * durationMs;
-    const counter = this.#counters.get(key);
+    let counter = validated.counter;
+    if (counter === undefined || counter.removed) validated.counter = counter = this.#counters.get(key);
     let current = 0;
     let previous = 0;
     if (counter !== undefined) {
@@ -148,6 +182,7 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   async close(): Promise<void> {
+    for (const counter of this.#counters.values()) counter.removed = true;
     this.#counters.clear();
   }
 
@@ -155,7 +190,7 @@ export class MemoryRateLimiter implements RateLimiter {
   #validated(request: RateLimitRequest): ValidatedRequest {
     const remembered = this.#frozenRequests.get(request);
     if (remembered !== undefined) return remembered;
-    const validated: ValidatedRequest = { cost: validateRateLimitRequest(request), key: counterKey(request) };
+    const validated: ValidatedRequest = { request, cost: validateRateLimitRequest(request), key: counterKey(request), counter: undefined };
     if (Object.isFrozen(request)) this.#frozenRequests.set(request, validated);
     return validated;
   }
@@ -168,21 +203,29 @@ export class MemoryRateLimiter implements RateLimiter {
       return;
     }
     const previous = counter !== undefined && counter.sequence === sequence - 1 ? counter.current : 0;
-    if (counter !== undefined) this.#counters.delete(key);
-    else this.#makeRoom(nowMs);
-    this.#counters.set(key, { sequence, current: cost, previous, expiresAtMs: (sequence + 2) * durationMs });
+    if (counter !== undefined) {
+      counter.removed = true;
+      this.#counters.delete(key);
+    } else {
+      this.#makeRoom(nowMs);
+    }
+    this.#counters.set(key, { sequence, current: cost, previous, expiresAtMs: (sequence + 2) * durationMs, removed: false });
   }
 
   #makeRoom(nowMs: number): void {
     let examined = 0;
     for (const [key, counter] of this.#counters) {
       if (examined++ >= EXPIRY_SWEEP_PER_INSERT) break;
-      if (counter.expiresAtMs <= nowMs) this.#counters.delete(key);
+      if (counter.expiresAtMs <= nowMs) {
+        counter.removed = true;
+        this.#counters.delete(key);
+      }
     }
     while (this.#counters.size >= this.#maxWindows) {
-      const oldest = this.#counters.keys().next().value;
+      const oldest = this.#counters.entries().next().value;
       if (oldest === undefined) break;
-      this.#counters.delete(oldest);
+      oldest[1].removed = true;
+      this.#counters.delete(oldest[0]);
     }
   }
 }

@@ -42,6 +42,52 @@ async function seed(db: Database): Promise<Seed> {
   return { workspaceId, keySpaceId, apiId };
 }
 
+/** Which of `names` exist as tables in the database, sorted. */
+async function tableNames(db: Database, names: readonly string[]): Promise<string[]> {
+  const marks = names.map(() => '?').join(', ');
+  const rows = db.dialect === 'sqlite'
+    ? await db.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (${marks}) ORDER BY name`, [...names])
+    : await db.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name IN (${marks}) ORDER BY name`, [...names]);
+  return rows.map((row) => row.name);
+}
+
+/** A new, empty database on the same engine as `db` (nothing migrated), closed and removed when `t` ends. */
+async function openFreshDatabase(t: Test, db: Database): Promise<Database> {
+  if (db.dialect === 'sqlite') {
+    const fresh = await openDatabase(':memory:');
+    t.teardown(() => fresh.close());
+    return fresh;
+  }
+  const test = await createTestMysqlDatabase();
+  if (test === undefined) throw new Error(MYSQL_SKIP_MESSAGE);
+  const fresh = await openDatabase(test.url, { connectionLimit: 2 }).catch(async (err: unknown) => {
+    await test.drop();
+    throw err;
+  });
+  t.teardown(async () => {
+    await fresh.close();
+    await test.drop();
+  });
+  return fresh;
+}
+
+/** One verification event of the seed's workspace; `overrides` replace fields. */
+function verification(s: Seed, timeMs: number, overrides: Partial<q.KeyVerificationEvent> = {}): q.KeyVerificationEvent {
+  return {
+    requestId: newId('req'), timeMs, workspaceId: s.workspaceId, keySpaceId: s.keySpaceId, keyId: 'key_1', outcome: 'VALID', tags: [],
+    spentCredits: 0, latencyMs: 0.5, region: 'local', ...overrides,
+  };
+}
+
+/** The packed rows of the given workspaces, in pk order, without their payloads. */
+async function batchRows(db: Database, workspaceIds: readonly string[]) {
+  const rows = await db.query<{ workspace_id: string; events: number; min_time: number; max_time: number }>(
+    `SELECT \`workspace_id\`, \`events\`, \`min_time\`, \`max_time\` FROM \`key_verification_batches\` WHERE \`workspace_id\` IN (${workspaceIds.map(() => '?').join(', ')}) ORDER BY \`pk\``,
+    [...workspaceIds],
+  );
+  return rows.map((row) => ({ workspaceId: row.workspace_id, events: Number(row.events), minTimeMs: Number(row.min_time), maxTimeMs: Number(row.max_time) }));
+}
+
 let hashCounter = 0;
 /** A new key row in the seed's key space; returns the input used. */
 async function addKey(db: Database, s: Seed, overrides: Partial<q.NewKey> = {}): Promise<q.NewKey> {
@@ -80,11 +126,12 @@ conformance('refuses to run when the database has a migration newer than the cod
   t.same(await migrate(db), { applied: [] }, 'runs again once the database is back in step');
 });
 
-conformance('key_verifications keeps one secondary index, (workspace_id, time) (migration 5)', async (t, db) => {
-  const rows = db.dialect === 'sqlite'
-    ? await db.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'key_verifications' AND sql IS NOT NULL ORDER BY name`)
-    : await db.query<{ name: string }>(`SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'key_verifications' AND index_name <> 'PRIMARY' ORDER BY name`);
-  t.same(rows.map((row) => row.name), ['key_verifications_workspace_id_time_idx']);
+conformance('verification events live packed in key_verification_batches with one secondary index; key_verifications is gone (migration 6)', async (t, db) => {
+  const indexes = db.dialect === 'sqlite'
+    ? await db.query<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'key_verification_batches' AND sql IS NOT NULL ORDER BY name`)
+    : await db.query<{ name: string }>(`SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = DATABASE() AND table_name = 'key_verification_batches' AND index_name <> 'PRIMARY' ORDER BY name`);
+  t.same(indexes.map((row) => row.name), ['key_verification_batches_workspace_id_min_time_max_time_idx']);
+  t.same(await tableNames(db, ['key_verifications', 'key_verification_batches']), ['key_verification_batches'], 'the one-row-per-event table was dropped');
 });
 
 conformance('refuses a recorded migration whose name differs from the code', async (t, db) => {
@@ -642,19 +689,206 @@ conformance('audit logs: batch insert and read back with JSON parsed', async (t,
   t.equal((await q.listAuditLogs(db, { workspaceId: s.workspaceId, event: 'key.create' })).length, 1);
 });
 
-conformance('key verifications: many rows per statement, read back by time range', async (t, db) => {
+conformance('key verifications: many events per statement, packed into rows of at most 1,000, read back by time range', async (t, db) => {
   const s = await seed(db);
   const events: q.KeyVerificationEvent[] = Array.from({ length: 1_203 }, (_, index) => ({
     requestId: `req_${index}`, timeMs: NOW + index, workspaceId: s.workspaceId, keySpaceId: s.keySpaceId, keyId: 'key_1',
     identityId: index % 2 === 0 ? 'id_1' : undefined, outcome: index % 3 === 0 ? 'RATE_LIMITED' : 'VALID', tags: index === 0 ? ['path=/a', 'region=eu'] : [],
     spentCredits: index % 2, latencyMs: 0.25 + index, region: 'local',
   }));
-  t.equal(await q.insertKeyVerifications(db, events), 1_203, 'split across statements of at most 500 rows');
+  t.equal(await q.insertKeyVerifications(db, events), 1_203, 'returns the number of events written');
+  t.same(await batchRows(db, [s.workspaceId]), [
+    { workspaceId: s.workspaceId, events: 1_000, minTimeMs: NOW, maxTimeMs: NOW + 999 },
+    { workspaceId: s.workspaceId, events: 203, minTimeMs: NOW + 1_000, maxTimeMs: NOW + 1_202 },
+  ], `one row per ${q.MAX_VERIFICATION_EVENTS_PER_ROW} events`);
   const window = await q.listKeyVerifications(db, { workspaceId: s.workspaceId, sinceMs: NOW, untilMs: NOW + 3 });
   t.same(window.map((event) => event.requestId), ['req_0', 'req_1', 'req_2']);
   t.same(window[0], events[0]);
   t.equal(window[1]?.identityId, undefined);
-  t.equal((await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 10_000 })).length, 1_203);
+  const all = await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 10_000 });
+  t.equal(all.length, 1_203);
+  t.same(all, events, 'every event comes back exactly, in order');
+  t.equal((await q.listKeyVerifications(db, { workspaceId: s.workspaceId })).length, 1_000, 'the default limit is 1000');
+  t.same((await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 0 })).map((event) => event.requestId), ['req_0'], 'the limit is at least 1');
+  t.equal(await q.insertKeyVerifications(db, []), 0, 'an empty batch writes nothing');
+});
+
+conformance('key verifications: one insert with several workspaces writes a row per workspace, and each lists only its own', async (t, db) => {
+  const workspaces = [await seed(db), await seed(db), await seed(db)];
+  const events = Array.from({ length: 12 }, (_, index) => verification(workspaces[index % 3]!, NOW + 12 - index, { requestId: `req_${index}` }));
+  const statements: string[] = [];
+  const counting: Database = {
+    dialect: db.dialect,
+    query: (sql, params) => db.query(sql, params),
+    execute: (sql, params) => (statements.push(sql), db.execute(sql, params)),
+    transaction: (fn) => db.transaction(fn),
+    close: () => db.close(),
+  };
+  t.equal(await q.insertKeyVerifications(counting, events), 12);
+  t.equal(statements.length, 1, 'the three rows go in one INSERT');
+  const ids = workspaces.map((s) => s.workspaceId);
+  t.same(
+    (await batchRows(db, ids)).sort((a, b) => ids.indexOf(a.workspaceId) - ids.indexOf(b.workspaceId)),
+    ids.map((workspaceId, index) => ({ workspaceId, events: 4, minTimeMs: NOW + 3 - index, maxTimeMs: NOW + 12 - index })),
+    'one row per workspace with its own time range',
+  );
+  for (const [index, s] of workspaces.entries()) {
+    const own = events.filter((event) => event.workspaceId === s.workspaceId).reverse();
+    t.same(await q.listKeyVerifications(db, { workspaceId: s.workspaceId }), own, `workspace ${index + 1} sees its own events, oldest first`);
+  }
+  t.same(await q.listKeyVerifications(db, { workspaceId: newId('ws') }), [], 'an unknown workspace has none');
+});
+
+conformance('key verifications: keyId and keySpaceId filter within the workspace, before the limit', async (t, db) => {
+  const s = await seed(db);
+  const otherSpace = newId('ks');
+  const keys = [['key_a', s.keySpaceId], ['key_b', s.keySpaceId], ['key_c', otherSpace]] as const;
+  const events = Array.from({ length: 30 }, (_, index) => {
+    const [keyId, keySpaceId] = keys[index % 3]!;
+    return verification(s, NOW + index, { requestId: `req_${index}`, keyId, keySpaceId });
+  });
+  // Three calls: the matches span several batch rows.
+  for (let start = 0; start < events.length; start += 10) await q.insertKeyVerifications(db, events.slice(start, start + 10));
+  const list = (query: Partial<q.KeyVerificationQuery>) => q.listKeyVerifications(db, { workspaceId: s.workspaceId, ...query });
+  t.same(await list({ keyId: 'key_a' }), events.filter((event) => event.keyId === 'key_a'));
+  t.same(await list({ keySpaceId: otherSpace }), events.filter((event) => event.keySpaceId === otherSpace));
+  t.same(await list({ keySpaceId: s.keySpaceId }), events.filter((event) => event.keySpaceId === s.keySpaceId));
+  t.same(await list({ keySpaceId: s.keySpaceId, keyId: 'key_c' }), [], 'key and key space must both match');
+  t.same((await list({ keyId: 'key_b', limit: 4 })).map((event) => event.requestId), ['req_1', 'req_4', 'req_7', 'req_10'], 'the limit counts matches only');
+  t.same((await list({ keyId: 'key_c', sinceMs: NOW + 10, untilMs: NOW + 20 })).map((event) => event.requestId), ['req_11', 'req_14', 'req_17']);
+});
+
+conformance('key verifications: with a limit, ties at the boundary time come in write order even across batches read out of pk order', async (t, db) => {
+  const s = await seed(db);
+  const tie = NOW + 10;
+  // Written first (lower pk): two events at the tie. Written second: one earlier, one at the tie.
+  // Batches are read by min_time, so the second batch is read first and its tie event is the
+  // limit-th match for limit 2; the first batch starts exactly at that time and must still be
+  // read, because its tie events were written earlier and come first.
+  const first = [verification(s, tie, { requestId: 'first_0' }), verification(s, tie, { requestId: 'first_1' })];
+  const second = [verification(s, tie - 5, { requestId: 'second_0' }), verification(s, tie, { requestId: 'second_1' })];
+  const third = [verification(s, tie + 1, { requestId: 'third_0' })];
+  for (const batch of [first, second, third]) await q.insertKeyVerifications(db, batch);
+  const requestIds = async (limit?: number) => (await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit })).map((event) => event.requestId);
+  t.same(await requestIds(), ['second_0', 'first_0', 'first_1', 'second_1', 'third_0'], 'time, then write order');
+  t.same(await requestIds(1), ['second_0']);
+  t.same(await requestIds(2), ['second_0', 'first_0'], 'the earlier-written tie wins over the batch read first');
+  t.same(await requestIds(3), ['second_0', 'first_0', 'first_1']);
+  t.same(await requestIds(4), ['second_0', 'first_0', 'first_1', 'second_1']);
+});
+
+conformance('key verifications: reading stops once no later batch can matter, and a malformed payload is a fault naming its row', async (t, db) => {
+  const s = await seed(db);
+  const events = Array.from({ length: 5 }, (_, index) => verification(s, NOW + index, { requestId: `req_${index}` }));
+  await q.insertKeyVerifications(db, events);
+  // A corrupt row that starts after the first five events: a read that needs only them stops before it.
+  const payloads = ['not json', '{"a":1}', '[["req_x", 1]]', '[]', JSON.stringify([['req_x', NOW, s.keySpaceId, 'key_1', null, null, 'VALID', 'not-an-array', 0, 1, 'local']])];
+  for (const [index, payload] of payloads.entries()) {
+    const corrupt = await seed(db);
+    await db.execute('INSERT INTO `key_verification_batches` (`workspace_id`, `min_time`, `max_time`, `events`, `payload`) VALUES (?, ?, ?, ?, ?)', [
+      corrupt.workspaceId, NOW, NOW, 1, payload,
+    ]);
+    const failure = await q.listKeyVerifications(db, { workspaceId: corrupt.workspaceId }).then(() => undefined, (err: unknown) => err);
+    t.ok(failure instanceof Fault, `payload ${index + 1}: a Fault, not a TypeError`);
+    t.equal((failure as Fault).code, 'err:unkey:application:assertion_failed');
+    t.match((failure as Fault).internalMessage, /^key_verification_batches row pk \d+ is not a valid batch of verification events: /);
+  }
+  await db.execute('INSERT INTO `key_verification_batches` (`workspace_id`, `min_time`, `max_time`, `events`, `payload`) VALUES (?, ?, ?, ?, ?)', [
+    s.workspaceId, NOW + 100, NOW + 100, 1, 'not json',
+  ]);
+  t.same(await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 5 }), events, 'the corrupt later batch is never decoded');
+  t.same(await q.listKeyVerifications(db, { workspaceId: s.workspaceId, untilMs: NOW + 100 }), events, 'nor when the range ends before it');
+  await t.rejects(q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 6 }), { code: 'err:unkey:application:assertion_failed' }, 'a read that needs it fails');
+});
+
+conformance('key verifications: sinceMs (inclusive) and untilMs (exclusive) cut through batch edges and overlapping batches', async (t, db) => {
+  const s = await seed(db);
+  const batches = [0, 5, 10].map((offset) => Array.from({ length: 5 }, (_, index) => verification(s, NOW + offset + index, { requestId: `req_${offset + index}` })));
+  // A batch whose events straddle the others' (written out of time order, as a slow node might).
+  batches.push([verification(s, NOW + 20, { requestId: 'late_20' }), verification(s, NOW + 1, { requestId: 'late_1' }), verification(s, NOW + 9, { requestId: 'late_9' })]);
+  for (const batch of batches) await q.insertKeyVerifications(db, batch);
+  const requestIds = async (sinceMs?: number, untilMs?: number, limit?: number) =>
+    (await q.listKeyVerifications(db, { workspaceId: s.workspaceId, sinceMs, untilMs, limit })).map((event) => event.requestId);
+  t.same(await requestIds(NOW + 4, NOW + 6), ['req_4', 'req_5'], 'across the edge of two batches');
+  t.same(await requestIds(NOW + 5, NOW + 10), ['req_5', 'req_6', 'req_7', 'req_8', 'req_9', 'late_9'], 'exactly one batch, plus the straddling one');
+  t.same(await requestIds(NOW + 1, NOW + 2), ['req_1', 'late_1'], 'ties in write order');
+  t.same(await requestIds(NOW + 14, undefined), ['req_14', 'late_20']);
+  t.same(await requestIds(undefined, NOW + 1), ['req_0']);
+  t.same(await requestIds(NOW + 15, NOW + 20), [], 'a gap between batches');
+  t.same(await requestIds(NOW + 3, NOW + 3), [], 'an empty range');
+  t.same(await requestIds(NOW + 8, NOW + 12, 3), ['req_8', 'req_9', 'late_9'], 'with a limit, ties still in write order');
+  t.same(await requestIds(NOW + 21, undefined), [], 'after everything');
+});
+
+conformance('key verifications: pages of batches that share min_time and max_time across page edges lose and repeat nothing', async (t, db) => {
+  const s = await seed(db);
+  const written: q.KeyVerificationEvent[] = [];
+  // 2.5 pages of batches; runs of seven share their time range, so page edges fall inside a run.
+  for (let batch = 0; batch < q.VERIFICATION_BATCHES_PER_PAGE * 2.5; batch++) {
+    const start = NOW + Math.floor(batch / 7);
+    const events = [verification(s, start + (batch % 2), { requestId: `req_${batch}_0` }), verification(s, start, { requestId: `req_${batch}_1` })];
+    await q.insertKeyVerifications(db, events);
+    written.push(...events);
+  }
+  // Oldest first, ties in write order (Array.prototype.sort is stable).
+  const expected = [...written].sort((a, b) => a.timeMs - b.timeMs);
+  const requestIds = (events: q.KeyVerificationEvent[]) => events.map((event) => event.requestId);
+  t.same(requestIds(await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 10_000 })), requestIds(expected));
+  t.same(requestIds(await q.listKeyVerifications(db, { workspaceId: s.workspaceId, limit: 333 })), requestIds(expected.slice(0, 333)));
+  const since = NOW + 20;
+  t.same(
+    requestIds(await q.listKeyVerifications(db, { workspaceId: s.workspaceId, sinceMs: since, limit: 10_000 })),
+    requestIds(expected.filter((event) => event.timeMs >= since)),
+  );
+});
+
+conformance('key verifications: a group whose payload would exceed the character bound is split into smaller rows', async (t, db) => {
+  const s = await seed(db);
+  const tags = Array.from({ length: 20 }, (_, index) => `tag${index}=${'x'.repeat(500)}`);
+  const events = Array.from({ length: 500 }, (_, index) => verification(s, NOW + index, { requestId: `req_${index}`, tags }));
+  t.ok(JSON.stringify(events).length > q.MAX_VERIFICATION_PAYLOAD_CHARS, 'the group is over the bound');
+  t.equal(await q.insertKeyVerifications(db, events), 500);
+  const rows = await batchRows(db, [s.workspaceId]);
+  t.same(rows.map((row) => row.events), [250, 250]);
+  t.same(rows.map((row) => [row.minTimeMs, row.maxTimeMs]), [[NOW, NOW + 249], [NOW + 250, NOW + 499]]);
+  t.same(await q.listKeyVerifications(db, { workspaceId: s.workspaceId }), events);
+});
+
+conformance('migration 6 copies legacy key_verifications rows, tags as JSON, null ids, doubles and order intact', async (t, db) => {
+  const fresh = await openFreshDatabase(t, db);
+  await migrate(fresh, { migrations: MIGRATIONS.slice(0, 5) });
+  const legacy: q.KeyVerificationEvent[] = [
+    { requestId: 'req_a', timeMs: NOW + 5, workspaceId: 'ws_1', keySpaceId: 'ks_1', keyId: 'key_1', identityId: 'id_1', externalId: 'user_1', outcome: 'VALID',
+      tags: ['path=/a', 'région=eu', 'quote"back\\slash', '🔑'], spentCredits: 3, latencyMs: 0.30000000000000004, region: 'eu-west' },
+    { requestId: 'req_b', timeMs: NOW + 1, workspaceId: 'ws_1', keySpaceId: 'ks_1', keyId: 'key_2', outcome: 'RATE_LIMITED', tags: [], spentCredits: 0, latencyMs: 1e-7, region: 'local' },
+    { requestId: 'req_c', timeMs: NOW + 1, workspaceId: 'ws_1', keySpaceId: 'ks_2', keyId: 'key_3', externalId: 'user_3', outcome: 'NOT_FOUND', tags: ['[]'], spentCredits: 0, latencyMs: 12, region: 'local' },
+    { requestId: 'req_d', timeMs: NOW, workspaceId: 'ws_2', keySpaceId: 'ks_9', keyId: 'key_9', outcome: 'VALID', tags: [], spentCredits: 9_007_199_254_740_991, latencyMs: 123456.78901234567, region: 'local' },
+    { requestId: 'req_e', timeMs: NOW + 5, workspaceId: 'ws_1', keySpaceId: 'ks_1', keyId: 'key_1', outcome: 'VALID', tags: ['x'], spentCredits: 1, latencyMs: 2.5, region: 'local' },
+  ];
+  for (const event of legacy) {
+    await fresh.execute(
+      'INSERT INTO `key_verifications` (`request_id`, `time`, `workspace_id`, `key_space_id`, `key_id`, `identity_id`, `external_id`, `outcome`, `tags`, `spent_credits`, `latency_ms`, `region`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      [event.requestId, event.timeMs, event.workspaceId, event.keySpaceId, event.keyId, event.identityId, event.externalId, event.outcome, JSON.stringify(event.tags), event.spentCredits, event.latencyMs, event.region],
+    );
+  }
+  t.same(await migrate(fresh), { applied: MIGRATIONS.slice(5).map(migrationId) });
+  t.same(await tableNames(fresh, ['key_verifications', 'key_verification_batches']), ['key_verification_batches']);
+  const rows = await batchRows(fresh, ['ws_1', 'ws_2']);
+  t.same(rows.map((row) => [row.workspaceId, row.events, row.minTimeMs, row.maxTimeMs]), legacy.map((event) => [event.workspaceId, 1, event.timeMs, event.timeMs]), 'one batch per old row, in pk order');
+  const [first] = await fresh.query<{ payload: string }>('SELECT `payload` FROM `key_verification_batches` ORDER BY `pk` LIMIT 1');
+  t.same(JSON.parse(first!.payload), [['req_a', NOW + 5, 'ks_1', 'key_1', 'id_1', 'user_1', 'VALID', legacy[0]!.tags, 3, 0.30000000000000004, 'eu-west']], 'the payload has the documented field order, tags embedded as JSON');
+  const byTime = (workspaceId: string) => legacy.filter((event) => event.workspaceId === workspaceId).sort((a, b) => a.timeMs - b.timeMs);
+  t.same(await q.listKeyVerifications(fresh, { workspaceId: 'ws_1' }), byTime('ws_1'), 'identical, oldest first, ties in the old pk order');
+  t.same(await q.listKeyVerifications(fresh, { workspaceId: 'ws_2' }), byTime('ws_2'));
+  const listed = await q.listKeyVerifications(fresh, { workspaceId: 'ws_1', keyId: 'key_2' });
+  t.equal(listed[0]?.identityId, undefined, 'a NULL id comes back undefined');
+  t.equal(listed[0]?.latencyMs, 1e-7);
+  t.same(await migrate(fresh), { applied: [] }, 'migrating again applies nothing');
+  // MySQL commits each statement, so a run interrupted before it was recorded runs again whole.
+  await fresh.execute('DELETE FROM `schema_migrations` WHERE `version` = ?', [6]);
+  t.same(await migrate(fresh), { applied: MIGRATIONS.slice(5).map(migrationId) }, 'an unrecorded migration 6 runs again');
+  t.same(await q.listKeyVerifications(fresh, { workspaceId: 'ws_1' }), byTime('ws_1'), 'without copying anything twice');
+  t.same(await tableNames(fresh, ['key_verifications', 'key_verification_batches']), ['key_verification_batches']);
 });
 
 conformance('encrypted keys and key migrations', async (t, db) => {

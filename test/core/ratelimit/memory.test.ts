@@ -38,3 +38,43 @@ t.test('memory: a reused frozen request counts on its own counter; a mutable req
   t.equal(limiter.limitOneNow(mutable).passed, false, 'and the first counter is still spent');
   t.throws(() => limiter.limitOneNow(Object.freeze({ ...frozen, limit: -1 })), { code: 'err:unkey:application:invalid_input' }, 'a malformed request is rejected');
 });
+
+t.test('memory: a prepared request decides exactly like a fresh request, across window roll-over, eviction and close', async (t) => {
+  const a = Object.freeze({ workspaceId: 'w', namespace: 'n', identifier: 'a', limit: 3, durationMs: 1_000 });
+  const others = ['b', 'c', 'd'].map((identifier) => Object.freeze({ ...a, identifier }));
+  // The same script on two limiters: one decides `a` through a prepared request, the other through
+  // the general path with a fresh unfrozen copy each time (no remembered key or counter).
+  const run = async (usePrepared: boolean): Promise<Array<[boolean, number]>> => {
+    const clock = new TestClock(0);
+    const limiter = new MemoryRateLimiter({ clock, maxWindows: 3 });
+    const prepared = limiter.prepare(a);
+    const decide = (): [boolean, number] => {
+      const decision = usePrepared ? limiter.limitPreparedNow(prepared) : limiter.limitNow([{ ...a }])[0]!;
+      return [decision.passed, decision.remaining];
+    };
+    const out: Array<[boolean, number]> = [decide(), decide()];
+    limiter.limitNow([{ ...a }]); // an equal, unfrozen request spends on the same counter
+    out.push(decide());
+    clock.advance(1_000); // next window: the counter object is replaced
+    out.push(decide());
+    clock.advance(600);
+    out.push(decide(), decide());
+    for (const other of others) limiter.limitOneNow(other); // maxWindows 3: `a` is evicted
+    out.push(decide(), decide());
+    clock.advance(5_000); // every window expires; a new identifier's insert sweeps them out
+    limiter.limitOneNow(Object.freeze({ ...a, identifier: 'e' }));
+    out.push(decide(), decide());
+    await limiter.close();
+    out.push(decide(), [limiter.size === 1, limiter.size]);
+    return out;
+  };
+  const viaPrepared = await run(true);
+  t.same(viaPrepared, await run(false));
+  t.same(viaPrepared.slice(0, 3), [[true, 2], [true, 1], [false, 0]], 'the script does exercise the limit');
+  t.not(viaPrepared[6]![1], 0, 'and eviction does forget the count');
+
+  const limiter = new MemoryRateLimiter({ clock: new TestClock(0) });
+  t.equal(limiter.prepare(a).request, a);
+  t.throws(() => limiter.prepare({ ...a }), TypeError, 'only a frozen request can be prepared');
+  t.throws(() => limiter.prepare(Object.freeze({ ...a, limit: -1 })), { code: 'err:unkey:application:invalid_input' });
+});
