@@ -415,13 +415,18 @@ function printTable(results: Map<BenchCase, ChildMeasurement[]>, rate: number | 
     const isPlain = item === CASES[0];
     const errors = measurements.reduce((sum, measurement) => sum + measurement.errors, 0);
     const roundRps = measurements.map((measurement) => Math.round(measurement.requestsPerSecond));
-    console.log(`| ${item.name} | ${Math.round(rps)} | ${Math.min(...roundRps)}–${Math.max(...roundRps)} | ${medianOf(measurements, 'latencyMsP50')} | ${medianOf(measurements, 'latencyMsP99')} | ${cpu.toFixed(1)} | ${isPlain ? '—' : signedPercent(1 - rps / plainRps)} | ${isPlain ? '—' : signedPercent(cpu / plainCpu - 1)} | ${errors} |`);
+    console.log(`| ${item.name} | ${Math.round(rps)} | ${Math.min(...roundRps)}–${Math.max(...roundRps)} | ${latencyCell(medianOf(measurements, 'latencyMsP50'))} | ${latencyCell(medianOf(measurements, 'latencyMsP99'))} | ${cpu.toFixed(1)} | ${isPlain ? '—' : signedPercent(1 - rps / plainRps)} | ${isPlain ? '—' : signedPercent(cpu / plainCpu - 1)} | ${errors} |`);
   }
   const goalCases = [...results.keys()].filter((item) => item.host === 'keys-rl.bench');
   const verdicts = goalCases.map((item) => `${item.name.replace('+ KeyAuth + RateLimit (', '').replace(')', '')}: ${signedPercent(throughputCost.get(item)!)}`);
   if (goalCases.length === 0) return;
   const holds = goalCases.every((item) => throughputCost.get(item)! <= MAX_KEYAUTH_RATELIMIT_COST);
   console.log(`\ngoal "KeyAuth + RateLimit costs ≤ ${MAX_KEYAUTH_RATELIMIT_COST * 100} % of plain-proxy throughput" (median req/s): ${holds ? 'HOLDS' : 'DOES NOT HOLD'} (${verdicts.join(', ')})`);
+}
+
+/** A latency in ms for the tables, with at most 3 decimals (the median of two rounds is their mean: 2.7299999999999995 → 2.73). */
+function latencyCell(ms: number): string {
+  return String(Number(ms.toFixed(3)));
 }
 
 /**
@@ -438,7 +443,7 @@ function printPacedTable(results: Map<BenchCase, ChildMeasurement[]>, rate: numb
     const isPlain = item === CASES[0];
     const errors = measurements.reduce((sum, measurement) => sum + measurement.errors, 0);
     const note = rps < rate * FIXED_RATE_KEPT_UP_SHARE ? `saturated: below ${FIXED_RATE_KEPT_UP_SHARE * 100} % of the offered rate` : '';
-    console.log(`| ${item.name} | ${Math.round(rps)} | ${medianOf(measurements, 'latencyMsP50')} | ${medianOf(measurements, 'latencyMsP99')} | ${cpu.toFixed(1)} | ${isPlain ? '—' : (cpu - plainCpu).toFixed(1)} | ${isPlain ? '—' : signedPercent(cpu / plainCpu - 1)} | ${note} | ${errors} |`);
+    console.log(`| ${item.name} | ${Math.round(rps)} | ${latencyCell(medianOf(measurements, 'latencyMsP50'))} | ${latencyCell(medianOf(measurements, 'latencyMsP99'))} | ${cpu.toFixed(1)} | ${isPlain ? '—' : (cpu - plainCpu).toFixed(1)} | ${isPlain ? '—' : signedPercent(cpu / plainCpu - 1)} | ${note} | ${errors} |`);
   }
   console.log(`\n(the goal "KeyAuth + RateLimit costs ≤ ${MAX_KEYAUTH_RATELIMIT_COST * 100} % of plain-proxy throughput" is a closed-loop figure: run without --rate to check it)`);
 }

@@ -35,8 +35,6 @@ const INITIAL = Int32Array.from([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 // Scratch space, reused: the function is synchronous, so calls never overlap.
-/** The padded message: at most MAX_JS_SHA256_CHARS bytes, 0x80, zeros and 8 length bytes. */
-const message = new Uint8Array(((MAX_JS_SHA256_CHARS + 8) >>> 6) * 64 + 64);
 /** The message schedule W0…W63 of the block being processed. */
 const schedule = new Int32Array(64);
 /** The running hash value H0…H7. */
@@ -54,30 +52,52 @@ export function sha256AsciiBase64(text: string): string | undefined {
   const length = text.length;
   if (length > MAX_JS_SHA256_CHARS) return undefined;
   // §5.1.1: the message, one 0x80 byte, zeros, and the 64-bit bit length end a 64-byte block.
+  // The padded message is never stored: each block's words W0…W15 are read straight from the
+  // characters (one character is one byte while all are ASCII, which `ascii` checks at the end).
   const blocks = ((length + 8) >>> 6) + 1;
-  const size = blocks << 6;
-  for (let index = 0; index < length; index++) {
-    const code = text.charCodeAt(index);
-    if (code >= 0x80) return undefined;
-    message[index] = code;
-  }
-  message[length] = 0x80;
-  message.fill(0, length + 1, size - 4);
-  // The bit length, below 2^32 here (MAX_JS_SHA256_CHARS), fills the last four bytes.
-  const bits = length * 8;
-  message[size - 4] = bits >>> 24;
-  message[size - 3] = (bits >>> 16) & 0xff;
-  message[size - 2] = (bits >>> 8) & 0xff;
-  message[size - 1] = bits & 0xff;
+  const w = schedule;
+  let ascii = 0;
   state.set(INITIAL);
-  for (let base = 0; base < size; base += 64) {
-    // W0…W15: the block's bytes as big-endian words.
+  for (let block = 0; block < blocks; block++) {
+    const base = block << 6;
     for (let word = 0; word < 16; word++) {
       const at = base + (word << 2);
-      schedule[word] = (message[at]! << 24) | (message[at + 1]! << 16) | (message[at + 2]! << 8) | message[at + 3]!;
+      if (at + 4 <= length) {
+        const c0 = text.charCodeAt(at);
+        const c1 = text.charCodeAt(at + 1);
+        const c2 = text.charCodeAt(at + 2);
+        const c3 = text.charCodeAt(at + 3);
+        ascii |= c0 | c1 | c2 | c3;
+        w[word] = (c0 << 24) | (c1 << 16) | (c2 << 8) | c3;
+      } else if (at > length) {
+        w[word] = 0;
+      } else {
+        // The word holding the message's end: its last characters, the 0x80 byte, zeros.
+        let value = 0;
+        for (let offset = 0; offset < 4; offset++) {
+          const position = at + offset;
+          let byte = 0;
+          if (position < length) {
+            byte = text.charCodeAt(position);
+            ascii |= byte;
+          } else if (position === length) {
+            byte = 0x80;
+          }
+          value = (value << 8) | byte;
+        }
+        w[word] = value;
+      }
+    }
+    if (block === blocks - 1) {
+      // The bit length, below 2^32 here (MAX_JS_SHA256_CHARS): its high word is zero.
+      w[14] = 0;
+      w[15] = length * 8;
     }
     compress();
   }
+  // A character above U+007F is more than one UTF-8 byte: not ours to hash (the words above
+  // were then wrong, and are discarded).
+  if (ascii >= 0x80) return undefined;
   return base64Digest();
 }
 
