@@ -184,7 +184,7 @@ const CASES: BenchCase[] = [
     peers: ['direct', 'keygate-raw', 'keygate-undici', 'http-proxy-3', 'undici-minimal', 'node-http-minimal', 'nginx', 'haproxy', 'caddy'] },
   { name: 'tls-keepalive', description: 'TLS termination (ECDSA P-256), HTTP/1.1 keep-alive downstream', protocol: 'http1', scheme: 'https',
     peers: ['keygate-raw-tls', 'keygate-undici-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'] },
-  { name: 'tls-new-handshakes', description: 'a full TLS handshake per request (Connection: close)', protocol: 'http1', scheme: 'https',
+  { name: 'tls-new-handshakes', description: 'a new TLS connection per request (Connection: close); wrk resumes each with the ticket of the one before (TLS 1.3 PSK + X25519: no certificate, no signature), for every peer alike', protocol: 'http1', scheme: 'https',
     peers: ['keygate-raw-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'], headers: { connection: 'close' } },
   { name: 'http2-downstream', description: `HTTP/2 over TLS (ALPN h2) downstream, HTTP/1.1 keep-alive upstream; ${H2_STREAMS_PER_CONNECTION} streams per connection`, protocol: 'h2', scheme: 'https',
     peers: ['keygate-raw-tls', 'keygate-undici-tls', 'http-proxy-3-h2', 'nginx-tls', 'haproxy-tls'] },
@@ -275,7 +275,8 @@ async function measure(peer: RunningPeer, benchCase: BenchCase, durationSeconds:
   const options: LoadOptions = { url: `${peer.url}/`, connections, durationSeconds, headers, insecure: benchCase.scheme === 'https', ...(benchCase.fixedRate === true ? { rate: fixedRate } : {}) };
   const cpuBefore = peer.pid === undefined ? Number.NaN : processTreeCpuMs(peer.pid);
   // wrk never verifies certificates, so it drives the TLS cases too; with `Connection: close`
-  // it reconnects per request, a full handshake each time. h2load speaks HTTP/2 (ALPN h2).
+  // it reconnects per request, a handshake each time (resumed with the previous connection's
+  // ticket: wrk keeps its session across reconnects). h2load speaks HTTP/2 (ALPN h2).
   const generator = loadGeneratorOf(benchCase);
   const result = generator === 'h2load' ? await runH2load(options, h2load!)
     : generator === 'wrk' ? await runWrk(options, wrk!) : await runAutocannon(options);

@@ -80,6 +80,28 @@ for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
   });
 }
 
+t.test('TLSv1.3: every resumed connection hands out a fresh ticket, so a client that uses each ticket once resumes every time', async (t) => {
+  // RFC 8446 §C.4: TLS 1.3 clients should not reuse a ticket; OpenSSL clients (wrk, curl)
+  // resume with the newest one. A resumed connection without a new ticket would leave such a
+  // client with none, and every other connection would be a full handshake. (TLS 1.2 tickets
+  // are reused as they are: the test above covers them.)
+  const main = SessionTicketKeys.generate();
+  const [a, b] = await twoListeners(t, () => new SessionTicketKeys(main.snapshot()));
+  let session = await freshSession(a.port, 'TLSv1.3');
+  let resumed = 0;
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const result = await handshake(a.port, { servername: SERVERNAME, session, maxVersion: 'TLSv1.3' });
+    if (result.reused) resumed++;
+    if (result.session === undefined) {
+      t.fail(`connection ${attempt} (resumed: ${result.reused}) issued no ticket`);
+      break;
+    }
+    session = result.session;
+  }
+  t.equal(resumed, 10, 'each connection resumed with the ticket of the one before');
+  t.equal(a.full + b.full, 1, 'only the first connection was a full handshake');
+});
+
 t.test('control: listeners with their own keys (the old default) do not resume each other\'s sessions', async (t) => {
   const [a, b] = await twoListeners(t, () => SessionTicketKeys.generate());
   const session = await freshSession(a.port);
