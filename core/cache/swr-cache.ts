@@ -19,11 +19,11 @@
  *
  * Time comes only from the injected `Clock`; the cache owns no timers.
  */
-import { LRUCache } from 'lru-cache';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import { Fault } from '../fault.ts';
 import type { Metrics } from '../metrics.ts';
+import { SecondChanceMap } from './second-chance-map.ts';
 
 /**
  * Loads the value for a key from the source of truth. Resolve `undefined` for "not found" (it
@@ -41,7 +41,7 @@ export interface SwrCacheOptions {
   freshMs: number;
   /** Age in ms from which an entry is never served (≥ `freshMs`); between the two it is served stale while one refresh runs. */
   staleMs: number;
-  /** Most entries kept; beyond it the least recently used entry is evicted. Storage grows with the entries actually held (nothing is preallocated for the bound). */
+  /** Most entries kept; beyond it an entry not read recently is evicted (second chance, see `SecondChanceMap`). Storage grows with the entries actually held (nothing is preallocated for the bound). */
   maxEntries: number;
   /** Source of time; defaults to the system clock. */
   clock?: Clock;
@@ -84,6 +84,8 @@ export interface SwrRemoveOptions {
 interface Entry<V> {
   readonly value: V | undefined;
   readonly writtenAtSinceEpochMs: number;
+  /** Read since the eviction clock last passed it (see `SecondChanceMap`). */
+  referenced: boolean;
 }
 
 interface Flight<V> {
@@ -110,7 +112,6 @@ interface CacheInstruments {
 
 const MISS: unique symbol = Symbol('keygate.SwrCache.MISS');
 const ignore = (): void => {};
-const weighOne = (): number => 1;
 
 /**
  * The SWR cache. Create one per resource at boot (e.g. keys by hash, routes by host). Reads are
@@ -137,7 +138,7 @@ export class SwrCache<V> {
   readonly #clock: Clock;
   /** Clock reading at construction; entries store their write time relative to it (see {@link Entry}). */
   readonly #epochMs: number;
-  readonly #entries: LRUCache<string, Entry<V>>;
+  readonly #entries: SecondChanceMap<Entry<V>>;
   /** One flight per key at most; an outdated flight stays here until it settles so its successor can wait for it. */
   readonly #flights = new Map<string, Flight<V>>();
   readonly #instruments: CacheInstruments | undefined;
@@ -153,15 +154,10 @@ export class SwrCache<V> {
     this.#instruments = options.metrics ? createInstruments(options.metrics, options.name) : undefined;
     const evictions = this.#instruments?.evictions;
     this.#epochMs = this.#clock.nowMs();
-    // Bounded by count through `maxSize` (every entry weighs 1) rather than `max`: with `max`,
-    // lru-cache preallocates its slot arrays for the whole bound up front (about 30 MiB for the
-    // default million keys, before a single key is cached); with `maxSize` they grow with use.
-    this.#entries = new LRUCache<string, Entry<V>>({
-      maxSize: options.maxEntries,
-      sizeCalculation: weighOne,
-      // Only capacity evictions count; deletes and overwrites are ours and expected.
-      dispose: evictions ? (_value, _key, reason) => { if (reason === 'evict') evictions.inc(); } : undefined,
-    });
+    // Evicts by second chance (an approximation of least-recently-used): a read is one Map
+    // lookup and a flag, with no list to reorder (see second-chance-map.ts). Only evictions for
+    // room are counted; deletes and overwrites are ours and expected.
+    this.#entries = new SecondChanceMap<Entry<V>>(options.maxEntries, evictions === undefined ? undefined : () => evictions.inc());
   }
 
   /** Number of entries held, including ones past their stale window that were not read since. */
@@ -210,8 +206,8 @@ export class SwrCache<V> {
   }
 
   /**
-   * The cached value of `key` without loading, refreshing, counting or touching its LRU
-   * position: the value when an entry is fresh or stale, otherwise `undefined` (which also
+   * The cached value of `key` without loading, refreshing, counting or marking it as used:
+   * the value when an entry is fresh or stale, otherwise `undefined` (which also
    * means "cached as not found"; use `getSync` to tell the two apart).
    */
   peek(key: string): V | undefined {
@@ -309,7 +305,7 @@ export class SwrCache<V> {
   }
 
   #write(key: string, value: V | undefined): void {
-    this.#entries.set(key, { value, writtenAtSinceEpochMs: this.#clock.nowMs() - this.#epochMs });
+    this.#entries.set(key, { value, writtenAtSinceEpochMs: this.#clock.nowMs() - this.#epochMs, referenced: false });
     this.#instruments?.entries.set(this.#entries.size);
   }
 
@@ -351,7 +347,7 @@ function createInstruments(metrics: Metrics, cacheName: string): CacheInstrument
   const reads = metrics.counter('keygate_cache_reads_total', 'Cache reads by outcome: hit (fresh), stale (served while refreshing), miss (waited for a load), negative (cached not-found).', ['cache', 'result']);
   const loads = metrics.counter('keygate_cache_loads_total', 'Loads from the source of truth, foreground and background.', ['cache']);
   const loadErrors = metrics.counter('keygate_cache_load_errors_total', 'Loads that failed; nothing was cached.', ['cache']);
-  const evictions = metrics.counter('keygate_cache_evictions_total', 'Entries evicted because the cache was full (least recently used first).', ['cache']);
+  const evictions = metrics.counter('keygate_cache_evictions_total', 'Entries evicted because the cache was full (not recently read first).', ['cache']);
   const entries = metrics.gauge('keygate_cache_entries_count', 'Entries currently held.', ['cache']);
   // Reads are the hot path: they bump plain numbers, and the deltas reach prom-client only when
   // the metric is scraped (a labelled prom-client inc() costs ~250 ns, more than the read itself).
