@@ -57,20 +57,37 @@ export function principalFromVerification(result: VerificationResult, keySpaceId
 
 /**
  * The header value: compact JSON with every non-ASCII character escaped. Called once per
- * authenticated request; a frozen principal (KeyAuth reuses one per cached key, see
- * `KeyPrincipalCache`) is serialised once and the string remembered for as long as it lives.
+ * authenticated request. A principal shared by many requests carries its header string (see
+ * {@link freezeWithHeader}: KeyAuth's `KeyPrincipalCache`, JWTAuth's remembered tokens); any
+ * other frozen principal is serialised once and the string remembered for as long as it lives.
  */
 export function serializePrincipal(principal: Principal): string {
+  const stored = (principal as { [HEADER]?: string })[HEADER];
+  if (stored !== undefined) return stored;
   const frozen = Object.isFrozen(principal);
   if (frozen) {
     const remembered = serializedPrincipals.get(principal);
     if (remembered !== undefined) return remembered;
   }
-  const json = JSON.stringify(principal);
-  // Most principals are pure ASCII: a test is cheaper than a global replace that finds nothing.
-  const header = NON_ASCII.test(json) ? json.replace(NON_ASCII_GLOBAL, escapeCharacter) : json;
+  const header = headerOf(principal);
   if (frozen) serializedPrincipals.set(principal, header);
   return header;
+}
+
+/**
+ * Stores the principal's header string on it (a non-enumerable symbol property, which JSON
+ * ignores) and freezes it (the top object: freeze nested objects first). For principals shared
+ * across requests: `serializePrincipal` then reads the string back without a lookup.
+ */
+export function freezeWithHeader<P extends Principal>(principal: P): P {
+  Object.defineProperty(principal, HEADER, { value: headerOf(principal) });
+  return Object.freeze(principal);
+}
+
+function headerOf(principal: Principal): string {
+  const json = JSON.stringify(principal);
+  // Most principals are pure ASCII: a test is cheaper than a global replace that finds nothing.
+  return NON_ASCII.test(json) ? json.replace(NON_ASCII_GLOBAL, escapeCharacter) : json;
 }
 
 /**
@@ -86,7 +103,9 @@ export function principalField(principal: Principal | undefined, path: readonly 
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Serialisations of frozen principals; weak, so it lives exactly as long as they do. */
+/** Where {@link freezeWithHeader} keeps the header string on the principal itself. */
+const HEADER = Symbol('keygate.principal.header');
+/** Serialisations of other frozen principals; weak, so it lives exactly as long as they do. */
 const serializedPrincipals = new WeakMap<Principal, string>();
 const NON_ASCII = /[\u007f-\uffff]/;
 const NON_ASCII_GLOBAL = /[\u007f-\uffff]/g;

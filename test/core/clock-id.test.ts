@@ -27,3 +27,18 @@ t.test('random characters are spread over the whole alphabet', async (t) => {
   t.equal(counts.size, 62);
   for (const [ch, n] of counts) t.ok(n > 700 && n < 1300, `${ch} appears ${n} times`);
 });
+
+t.test('request ids draw every character from the whole alphabet, evenly, and do not repeat', async (t) => {
+  const counts = new Map<string, number>();
+  const seen = new Set<string>();
+  for (let i = 0; i < 7_000; i++) {
+    const id = newRequestId();
+    seen.add(id);
+    for (const ch of id.slice(4)) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  }
+  t.equal(seen.size, 7_000, 'no collisions in 7k request ids');
+  t.equal(counts.size, 62);
+  // 63,000 characters: about 1,016 per character.
+  const outliers = [...counts].filter(([, n]) => n < 700 || n > 1300);
+  t.same(outliers, [], 'every character appears 700–1300 times');
+});

@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../../../../core/clock.ts';
 import { Fault } from '../../../../core/fault.ts';
 import type { Policy } from '../../policy/policy-types.ts';
 import type { EvaluationState, PolicyExecutor } from '../../policy-executor.ts';
-import type { Principal } from '../../principal.ts';
+import { freezeWithHeader, type Principal } from '../../principal.ts';
 import type { RequestView } from '../../request-view.ts';
 import { VerifiedTokenCache, type VerifiedTokenCacheOptions } from './verified-token-cache.ts';
 
@@ -86,9 +86,9 @@ export async function createJwtAuthExecutor(policy: Policy, options: JwtAuthExec
     }
     const subject = payload[config.subjectClaim];
     const header = Object.freeze(decodeProtectedHeader(token) as Record<string, unknown>);
-    // Frozen: one principal is shared by every request that presents this token (and
-    // serializePrincipal remembers the header string of a frozen principal).
-    const principal: Principal = Object.freeze({
+    // Frozen: one principal is shared by every request that presents this token, and it
+    // carries its header string (freezeWithHeader).
+    const principal: Principal = freezeWithHeader<Principal>({
       version: 'v1',
       subject: typeof subject === 'string' ? subject : '',
       type: 'JWT',

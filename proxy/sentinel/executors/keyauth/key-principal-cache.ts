@@ -1,7 +1,7 @@
 /**
  * `KeyPrincipalCache`: KeyAuth's principals, one frozen {@link Principal} per key, so a key that
- * verifies again with the same answer reuses the object (and, through `serializePrincipal`, its
- * header string) instead of building and serialising JSON per request.
+ * verifies again with the same answer reuses the object (and the header string stored on it by
+ * `freezeWithHeader`) instead of building and serialising JSON per request.
  *
  * A hit requires every input of `principalFromVerification` to be identical: the scalars by value
  * and `meta`, `roles`, `permissions` and `identity` by reference. Those objects belong to the key
@@ -9,7 +9,7 @@
  * key always misses. A key with credits changes `credits` on every call and simply misses.
  */
 import type { VerificationResult } from '../../../../core/verification/interface.ts';
-import { principalFromVerification, type Principal } from '../../principal.ts';
+import { freezeWithHeader, principalFromVerification, type Principal } from '../../principal.ts';
 
 /** Keys whose principal is remembered per KeyAuth policy; the map is cleared when full. */
 export const DEFAULT_MAX_CACHED_PRINCIPALS = 10_000;
@@ -57,10 +57,13 @@ export class KeyPrincipalCache {
   }
 }
 
-/** Freezes the wrappers built for the principal (not the entry's own meta/role objects), so a shared principal cannot be changed by one request. */
+/**
+ * Freezes the wrappers built for the principal (not the entry's own meta/role objects), so a
+ * shared principal cannot be changed by one request; it carries its header string.
+ */
 function freezePrincipal(principal: Principal): Principal {
   if (principal.source.key !== undefined) Object.freeze(principal.source.key);
   Object.freeze(principal.source);
   if (principal.identity !== undefined) Object.freeze(principal.identity);
-  return Object.freeze(principal);
+  return freezeWithHeader(principal);
 }

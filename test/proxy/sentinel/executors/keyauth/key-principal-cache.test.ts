@@ -1,7 +1,7 @@
 import t from 'tap';
 import type { VerificationResult } from '../../../../../core/verification/interface.ts';
 import { KeyPrincipalCache } from '../../../../../proxy/sentinel/executors/keyauth/key-principal-cache.ts';
-import { principalFromVerification, serializePrincipal } from '../../../../../proxy/sentinel/principal.ts';
+import { freezeWithHeader, principalFromVerification, serializePrincipal } from '../../../../../proxy/sentinel/principal.ts';
 
 const meta = { org: 'acme', city: 'Zürich' };
 const identity = { id: 'id_1', externalId: 'user_1', meta: { tier: 'gold' } };
@@ -58,4 +58,19 @@ t.test('serializes a cached principal the same as a fresh one, non-ASCII escaped
   t.match(header, /Z\\u00fcrich/);
   t.notMatch(header, /[^\x00-\x7e]/);
   t.same(JSON.parse(header), JSON.parse(JSON.stringify(principal)));
+});
+
+t.test('freezeWithHeader: the header is computed once, stored out of JSON\'s and keys\' sight, on a frozen principal', async (t) => {
+  const fresh = principalFromVerification(result(), 'ks_1');
+  const expected = serializePrincipal(principalFromVerification(result(), 'ks_1'));
+  const shared = freezeWithHeader(fresh);
+  t.equal(shared, fresh, 'the same object, frozen');
+  t.ok(Object.isFrozen(shared));
+  t.same(Object.keys(shared), Object.keys(principalFromVerification(result(), 'ks_1')), 'no new enumerable key');
+  t.equal(JSON.stringify(shared), JSON.stringify(principalFromVerification(result(), 'ks_1')), 'JSON does not see the stored header');
+  t.equal(serializePrincipal(shared), expected);
+  // Read back, not recomputed: a principal changed behind the freeze (its nested source is not
+  // frozen here) still yields the header it was frozen with.
+  (shared.source.key as { keyId: string }).keyId = 'key_changed';
+  t.equal(serializePrincipal(shared), expected, 'read from the object, not serialised again');
 });
