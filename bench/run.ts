@@ -17,12 +17,17 @@
  * engine (raw, undici), http-proxy-3 (keep-alive agent), minimal undici and node:http proxies,
  * and nginx, HAProxy (plain and TLS with ALPN h2) and Caddy when installed
  * (`bench/install-peers.sh`; skipped with a message otherwise). `wrk` drives the HTTP/1.1 cases
- * when installed (autocannon otherwise) and `h2load` the HTTP/2 case (skipped without it).
+ * when installed (autocannon otherwise), `h2load` the HTTP/2 case (skipped without it) and
+ * `openssl s_time` the full-handshake case (skipped without openssl).
  * Results: a table on stdout, JSON and a self-contained HTML report in bench/results/ (git-ignored).
  *
  * Cases (`--cases`, comma-separated): http1-keepalive, tls-keepalive, tls-new-handshakes,
- * http2-downstream, routes-1-vs-1000, p99-fixed-rate. Every case but the last runs closed loop at
- * saturation, so each peer's p99 is taken at its own maximum rate. `p99-fixed-rate` is
+ * tls-full-handshakes, http2-downstream, routes-1-vs-1000, p99-fixed-rate. `tls-full-handshakes`
+ * makes a full TLS handshake per connection and no request (`openssl s_time -new`, 4 processes);
+ * the client costs more CPU per handshake than any server, so it cannot saturate one from one
+ * core, and its rows compare the peers' CPU time per handshake instead of req/s. Every other case
+ * but the last runs closed loop at saturation, so each peer's p99 is taken at its own maximum
+ * rate. `p99-fixed-rate` is
  * http1-keepalive (keygate-raw, nginx, HAProxy, http-proxy-3) with every peer offered the same
  * `--fixed-rate` req/s (a positive integer, default 10000): its table shows p99 against nginx's
  * p99 and flags a peer whose req/s fell below 97 % of the rate (its latency is then a saturation
@@ -43,10 +48,10 @@ import { parseArgs } from 'node:util';
 import { planExternalPeers, planNginxOrigin, which } from './harness/external-peers.ts';
 import { freePort, waitForPort } from './harness/ports.ts';
 import type { ExternalPeerPorts } from './harness/external-peers.ts';
-import { H2_STREAMS_PER_CONNECTION, runAutocannon, runH2load, runWrk } from './harness/load.ts';
+import { H2_STREAMS_PER_CONNECTION, runAutocannon, runH2load, runSTime, runWrk } from './harness/load.ts';
 import type { LoadOptions, LoadResult } from './harness/load.ts';
-import { compareAtFixedRate, renderTable, writeReport } from './harness/report.ts';
-import type { BenchReport, CaseSummary } from './harness/report.ts';
+import { checkGoals, compareAtFixedRate, ratioAgainst, renderTable, writeReport } from './harness/report.ts';
+import type { BenchReport, CaseSummary, RatioMetric } from './harness/report.ts';
 import { median, processTreeCpuMs } from './harness/stats.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -77,7 +82,7 @@ if (args.help) {
   const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
   const usage = source.slice(source.indexOf('/**') + 3, source.indexOf('*/')).split('\n').map((line) => line.replace(/^ ?\* ?/, '')).join('\n').trim();
   console.log(usage);
-  console.log('\ncases: http1-keepalive, tls-keepalive, tls-new-handshakes, http2-downstream, routes-1-vs-1000, p99-fixed-rate');
+  console.log('\ncases: http1-keepalive, tls-keepalive, tls-new-handshakes, tls-full-handshakes, http2-downstream, routes-1-vs-1000, p99-fixed-rate');
   process.exit(0);
 }
 
@@ -96,8 +101,11 @@ interface BenchCase {
   description: string;
   peers: string[];
   scheme: 'http' | 'https';
-  /** `h2` runs h2load (HTTP/2 over TLS with ALPN); `http1` runs wrk or autocannon. */
-  protocol: 'http1' | 'h2';
+  /**
+   * `h2` runs h2load (HTTP/2 over TLS with ALPN); `http1` runs wrk or autocannon; `s_time` runs
+   * `openssl s_time -new` (full TLS handshakes, no request; `--connections` does not apply).
+   */
+  protocol: 'http1' | 'h2' | 's_time';
   headers?: Record<string, string>;
   /** Extra request headers for one peer of the case (the Host each routing table knows). */
   peerHeaders?: Record<string, Record<string, string>>;
@@ -105,6 +113,11 @@ interface BenchCase {
   referenceCase?: string;
   /** Offer every peer `--fixed-rate` req/s (paced wrk, else autocannon) instead of loading it to saturation. */
   fixedRate?: boolean;
+  /**
+   * What the ratios compare: req/s (undefined), or `cpu`: the reference's CPU time per request ÷
+   * the peer's, for a case whose load generator cannot saturate the peers (see RatioMetric).
+   */
+  compareBy?: RatioMetric;
 }
 
 /** One measured run of one peer in one case. */
@@ -121,6 +134,9 @@ const taskset = which('taskset');
 const pinned = taskset !== undefined && cpus().length >= 2;
 const wrk = which('wrk');
 const h2load = which('h2load');
+const openssl = which('openssl');
+/** Concurrent `openssl s_time` processes in `tls-full-handshakes` (all on the load core; more only share it). */
+const S_TIME_PROCESSES = 4;
 const useWrk = wrk !== undefined && args['load-generator'] !== 'autocannon';
 /** Most output kept per standalone script in the report (the terminal still sees all of it). */
 const MAX_SCRIPT_OUTPUT_CHARS = 256 * 1024;
@@ -186,6 +202,8 @@ const CASES: BenchCase[] = [
     peers: ['keygate-raw-tls', 'keygate-undici-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'] },
   { name: 'tls-new-handshakes', description: 'a new TLS connection per request (Connection: close); wrk resumes each with the ticket of the one before (TLS 1.3 PSK + X25519: no certificate, no signature), for every peer alike', protocol: 'http1', scheme: 'https',
     peers: ['keygate-raw-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'], headers: { connection: 'close' } },
+  { name: 'tls-full-handshakes', description: `a full TLS handshake per connection, then close, no request (openssl s_time -new, ${S_TIME_PROCESSES} processes: a new session each time, no ticket; ECDSA P-256 certificate, X25519); the client cannot saturate a server from one core, so peers are compared by their CPU time per handshake`,
+    protocol: 's_time', scheme: 'https', peers: ['keygate-raw-tls', 'http-proxy-3-tls', 'nginx-tls', 'haproxy-tls'], compareBy: 'cpu' },
   { name: 'http2-downstream', description: `HTTP/2 over TLS (ALPN h2) downstream, HTTP/1.1 keep-alive upstream; ${H2_STREAMS_PER_CONNECTION} streams per connection`, protocol: 'h2', scheme: 'https',
     peers: ['keygate-raw-tls', 'keygate-undici-tls', 'http-proxy-3-h2', 'nginx-tls', 'haproxy-tls'] },
   { name: 'routes-1-vs-1000', description: 'keygate routing by Host through a table of 1 host, then of 1,000 hosts (asked for the last one)', protocol: 'http1', scheme: 'http',
@@ -204,6 +222,10 @@ function selectCases(): BenchCase[] {
     if (wantedCases !== undefined && !wantedCases.includes(benchCase.name)) continue;
     if (benchCase.protocol === 'h2' && h2load === undefined) {
       skipped.push(`${benchCase.name}: h2load not installed (package nghttp2-client; run bench/install-peers.sh)`);
+      continue;
+    }
+    if (benchCase.protocol === 's_time' && openssl === undefined) {
+      skipped.push(`${benchCase.name}: openssl not found on PATH (its s_time command drives the case; package openssl)`);
       continue;
     }
     const peers = benchCase.peers.filter((name) => wantedPeers === undefined || wantedPeers.includes(name));
@@ -257,8 +279,9 @@ async function startPeers(cases: readonly BenchCase[], originPort: number, certF
   return peers;
 }
 
-function loadGeneratorOf(benchCase: BenchCase): 'h2load' | 'wrk' | 'autocannon' {
+function loadGeneratorOf(benchCase: BenchCase): 'h2load' | 'openssl s_time' | 'wrk' | 'autocannon' {
   if (benchCase.protocol === 'h2') return 'h2load';
+  if (benchCase.protocol === 's_time') return 'openssl s_time';
   // A fixed rate too: wrk holds it with its pacing script (runWrk), autocannon in bursts.
   return useWrk ? 'wrk' : 'autocannon';
 }
@@ -266,6 +289,7 @@ function loadGeneratorOf(benchCase: BenchCase): 'h2load' | 'wrk' | 'autocannon' 
 /** How a case's load is described in the report: the generator, with the rate and how it is offered for a fixed-rate case. */
 function loadDescriptionOf(benchCase: BenchCase): string {
   const generator = loadGeneratorOf(benchCase);
+  if (generator === 'openssl s_time') return `openssl s_time -new × ${S_TIME_PROCESSES}`;
   if (benchCase.fixedRate !== true) return generator;
   return generator === 'wrk' ? `wrk paced by a Lua script at ${fixedRate} req/s` : `autocannon at ${fixedRate} req/s (bursty)`;
 }
@@ -276,15 +300,21 @@ async function measure(peer: RunningPeer, benchCase: BenchCase, durationSeconds:
   const cpuBefore = peer.pid === undefined ? Number.NaN : processTreeCpuMs(peer.pid);
   // wrk never verifies certificates, so it drives the TLS cases too; with `Connection: close`
   // it reconnects per request, a handshake each time (resumed with the previous connection's
-  // ticket: wrk keeps its session across reconnects). h2load speaks HTTP/2 (ALPN h2).
+  // ticket: wrk keeps its session across reconnects). h2load speaks HTTP/2 (ALPN h2). s_time
+  // makes a full handshake per connection and sends no request (headers do not apply).
   const generator = loadGeneratorOf(benchCase);
+  const { hostname, port } = new URL(peer.url);
   const result = generator === 'h2load' ? await runH2load(options, h2load!)
-    : generator === 'wrk' ? await runWrk(options, wrk!) : await runAutocannon(options);
+    : generator === 'openssl s_time' ? await runSTime({ host: hostname, port: Number(port || 443), durationSeconds, processes: S_TIME_PROCESSES }, openssl!)
+      : generator === 'wrk' ? await runWrk(options, wrk!) : await runAutocannon(options);
   const cpuAfter = peer.pid === undefined ? Number.NaN : processTreeCpuMs(peer.pid);
   return { ...result, cpuMs: cpuAfter - cpuBefore };
 }
 
-/** Medians per peer and case, with ratios against nginx and http-proxy-3 (see BenchCase.referenceCase). */
+/**
+ * Medians per peer and case, with ratios against nginx and http-proxy-3 (see
+ * BenchCase.referenceCase): of req/s, or of CPU time per request for a `compareBy: 'cpu'` case.
+ */
 function summarize(cases: readonly BenchCase[], runs: readonly MeasuredRun[]): CaseSummary[] {
   const byCase = new Map<string, CaseSummary[]>();
   for (const benchCase of cases) {
@@ -315,17 +345,28 @@ function summarize(cases: readonly BenchCase[], runs: readonly MeasuredRun[]): C
     const reference = find(benchCase, 'nginx') ?? find(benchCase, 'http-proxy-3') ?? { summary: caseSummaries[0]!, label: caseSummaries[0]!.peer };
     const nodeReference = find(benchCase, 'http-proxy-3');
     for (const summary of caseSummaries) {
-      summary.ratio = summary.requestsPerSecond / reference.summary.requestsPerSecond;
+      summary.ratio = ratioAgainst(summary, reference.summary, benchCase.compareBy);
       summary.reference = reference.label;
       if (nodeReference !== undefined) {
-        summary.ratioNode = summary.requestsPerSecond / nodeReference.summary.requestsPerSecond;
+        summary.ratioNode = ratioAgainst(summary, nodeReference.summary, benchCase.compareBy);
         summary.referenceNode = nodeReference.label;
       }
+      if (benchCase.compareBy !== undefined) summary.ratioMetric = benchCase.compareBy;
     }
     if (benchCase.fixedRate === true) compareAtFixedRate(caseSummaries, fixedRate, loadGeneratorOf(benchCase) === 'wrk' ? 'wrk' : 'autocannon');
     summaries.push(...caseSummaries);
   }
   return summaries;
+}
+
+/** One measured run's figures for its progress line: req/s and latencies, or handshakes/s and CPU per handshake for s_time. */
+function progressFigures(benchCase: BenchCase, result: LoadResult & { cpuMs: number }): string {
+  const rate = result.requestsPerSecond.toFixed(0).padStart(7);
+  if (benchCase.protocol === 's_time') {
+    return `${rate} handshakes/s  CPU ${((result.cpuMs * 1000) / Math.max(1, result.requests)).toFixed(1)} µs/handshake`;
+  }
+  const offered = benchCase.fixedRate === true ? ` of ${fixedRate}` : '';
+  return `${rate}${offered} req/s  p50 ${result.latencyMsP50.toFixed(2)} ms  p99 ${result.latencyMsP99.toFixed(2)} ms${result.errors + result.non2xx > 0 ? `  errors ${result.errors} non2xx ${result.non2xx}` : ''}`;
 }
 
 /** The median busiest-10-ms rate of autocannon's fixed-rate runs; nothing for runs without one (wrk, closed loop). */
@@ -379,8 +420,7 @@ async function runProxyCases(report: BenchReport): Promise<void> {
             await measure(peer, benchCase, warmupSeconds, connections);
             const result = await measure(peer, benchCase, durationSeconds, connections);
             runs.push({ caseName: benchCase.name, peer: name, round, result });
-            const offered = benchCase.fixedRate === true ? ` of ${fixedRate}` : '';
-            process.stdout.write(`round ${round}/${repeats} ${benchCase.name.padEnd(20)} ${name.padEnd(20)} ${result.requestsPerSecond.toFixed(0).padStart(7)}${offered} req/s  p50 ${result.latencyMsP50.toFixed(2)} ms  p99 ${result.latencyMsP99.toFixed(2)} ms${result.errors + result.non2xx > 0 ? `  errors ${result.errors} non2xx ${result.non2xx}` : ''}\n`);
+            process.stdout.write(`round ${round}/${repeats} ${benchCase.name.padEnd(20)} ${name.padEnd(20)} ${progressFigures(benchCase, result)}\n`);
           } catch (err) {
             // One peer or load generator failing must not cost the whole run.
             skipped.push(`round ${round} ${benchCase.name} ${name}: ${(err as Error).message.slice(0, 300)}`);
@@ -396,6 +436,9 @@ async function runProxyCases(report: BenchReport): Promise<void> {
       ...(runnable.some((c) => c.fixedRate === true) ? { fixedRateRequestsPerSecond: fixedRate } : {}) };
     report.machine.loadGenerator = [...new Set(report.cases.map((c) => c.loadGenerator))].join(', ');
     process.stdout.write(`\n${renderTable(report.summaries)}\n`);
+    for (const goal of checkGoals(report.summaries)) {
+      process.stdout.write(`goal: ${goal.goal}: ${goal.peer} ${goal.measured.toFixed(2)}× (target ${goal.target}×) ${goal.met ? 'met' : 'MISSED'}\n`);
+    }
   } finally {
     for (const child of children) child.kill('SIGTERM');
     rmSync(workDir, { recursive: true, force: true });

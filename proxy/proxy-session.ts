@@ -285,18 +285,23 @@ export class ProxySession implements UpstreamHandler {
     const source = this.req.headers;
     const headers = copyRequestHeaders(source);
     const first = this.#peers[0]!;
-    headers.host = first.hostHeader ?? this.authority;
+    const authority = this.authority;
+    // An HTTP/1.0 request may come without Host: the engine then writes the peer's own authority
+    // (an HTTP/1.1 request must carry a non-empty Host; origins answer `host: ` with 400 and close).
+    const hostHeader = first.hostHeader ?? authority;
+    if (hostHeader !== '') headers.host = hostHeader;
     const remote = this.clientAddress;
     // Security: X-Forwarded-* from the client are replaced unless the direct peer is a trusted
     // proxy; otherwise a client could pick the IP that rate limits and logs see (§10.13).
     if (runtime.trustedProxies.check(remote)) {
       const forwardedFor = source['x-forwarded-for'];
       headers['x-forwarded-for'] = forwardedFor === undefined || forwardedFor === '' ? remote : `${forwardedFor}, ${remote}`;
-      headers['x-forwarded-host'] = (source['x-forwarded-host'] as string | undefined) ?? this.authority;
+      const forwardedHost = (source['x-forwarded-host'] as string | undefined) ?? authority;
+      if (forwardedHost !== '') headers['x-forwarded-host'] = forwardedHost;
       headers['x-forwarded-proto'] = (source['x-forwarded-proto'] as string | undefined) ?? (this.tls ? 'https' : 'http');
     } else {
       headers['x-forwarded-for'] = remote;
-      headers['x-forwarded-host'] = this.authority;
+      if (authority !== '') headers['x-forwarded-host'] = authority;
       headers['x-forwarded-proto'] = this.tls ? 'https' : 'http';
     }
     if (runtime.requestIdHeader !== undefined) headers[runtime.requestIdHeader] = this.requestId;

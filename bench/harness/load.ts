@@ -1,12 +1,16 @@
 /**
  * Load generation for the benchmark: autocannon (programmatic, in this process) by default,
- * `wrk` when it is installed (it goes past autocannon's ~55–70k req/s ceiling on one core), and
- * `h2load` (nghttp2-client) for the HTTP/2 case, which neither of the others speaks.
- * All report req/s, p50 and p99 latency in milliseconds. A fixed offered rate (`LoadOptions.rate`)
- * is held by wrk with a generated Lua pacing script (evenly spread) or by autocannon's
- * `overallRate` (in bursts); h2load refuses one.
+ * `wrk` when it is installed (it goes past autocannon's ~55–70k req/s ceiling on one core),
+ * `h2load` (nghttp2-client) for the HTTP/2 case, which neither of the others speaks, and
+ * `openssl s_time -new` (runSTime) for full TLS handshakes with no request, which none of the
+ * others makes (wrk and autocannon resume TLS sessions).
+ * The HTTP generators report req/s, p50 and p99 latency in milliseconds; s_time reports
+ * connections (one full handshake each) and no latencies. A fixed offered rate
+ * (`LoadOptions.rate`) is held by wrk with a generated Lua pacing script (evenly spread) or by
+ * autocannon's `overallRate` (in bursts); h2load refuses one.
  */
 import { execFile } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -240,6 +244,75 @@ export function parseH2loadOutput(output: string, log: string): LoadResult {
     errors: Number(counts?.[6] ?? 0) + Number(counts?.[7] ?? 0),
     non2xx: statuses === null ? 0 : Number(statuses[3]) + Number(statuses[4]),
   };
+}
+
+/** What runSTime connects to, for how long, and from how many client processes at once. */
+export interface STimeOptions {
+  host: string;
+  port: number;
+  /** Seconds each process makes connections for (`-time`, whole seconds: rounded, at least 1). */
+  durationSeconds: number;
+  /** `openssl s_time` processes run at once (each makes one connection at a time). */
+  processes: number;
+}
+
+/**
+ * Runs `options.processes` concurrent `openssl s_time -connect host:port -new -time <seconds>`
+ * (`opensslPath` must be an OpenSSL 1.1 or 3 binary). Each connection is a full handshake (a new
+ * session each time, no ticket offered; TLS 1.3 with the client's default groups, so X25519),
+ * then a close: no `-www`, so no request is sent and nothing is read. s_time prints no latencies,
+ * so `latencyMsP50` and `latencyMsP99` are NaN; `requests` is the connections of every process
+ * together and `requestsPerSecond` that ÷ the seconds given to `-time`. Each process is killed
+ * after its duration plus LOAD_GRACE_MS. Rejects, once every process has exited, when one exits
+ * non-zero, is killed, or prints output parseSTimeOutput cannot read; the first failure kills
+ * the others. Called once per measured (or warm-up) run.
+ */
+export async function runSTime(options: STimeOptions, opensslPath: string): Promise<LoadResult> {
+  if (!(Number.isSafeInteger(options.processes) && options.processes > 0)) throw new Error(`s_time: processes must be a positive whole number, got ${options.processes}`);
+  // s_time takes whole seconds only (`-time` is an integer option).
+  const seconds = Math.max(1, Math.round(options.durationSeconds));
+  const args = ['s_time', '-connect', `${options.host}:${options.port}`, '-new', '-time', String(seconds)];
+  const running = Array.from({ length: options.processes }, (_, index) => runSTimeProcess(opensslPath, args, seconds, `${index + 1} of ${options.processes}`));
+  let firstFailure: Error | undefined;
+  const counts = await Promise.all(running.map(({ done }) => done.then(parseSTimeOutput).catch((err: unknown) => {
+    firstFailure ??= err as Error;
+    // The first failure stops the rest: a result from fewer processes than asked would not compare.
+    for (const { child } of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    return Number.NaN;
+  })));
+  if (firstFailure !== undefined) throw firstFailure;
+  const connections = counts.reduce((sum, count) => sum + count, 0);
+  return { requestsPerSecond: connections / seconds, latencyMsP50: Number.NaN, latencyMsP99: Number.NaN, requests: connections, errors: 0, non2xx: 0 };
+}
+
+/**
+ * The number of connections in the output of one `openssl s_time` run, read from its
+ * `<n> connections in <s> real seconds` line (the `connections in <s>s;` line before it counts
+ * the client's user CPU seconds). Throws an Error quoting the start of `output` when there is no
+ * such line (the run failed or printed something else).
+ */
+export function parseSTimeOutput(output: string): number {
+  const match = /^(\d+) connections in \d+ real seconds/m.exec(output);
+  if (match === null) throw new Error(`openssl s_time printed no "<n> connections in <s> real seconds" line: ${JSON.stringify(output.replace(/\*{20,}/g, '***…').trim().slice(0, 300))}`);
+  return Number(match[1]);
+}
+
+/** Starts one s_time process, killed after its duration plus LOAD_GRACE_MS; `done` resolves its stdout. */
+function runSTimeProcess(opensslPath: string, args: string[], seconds: number, label: string): { child: ChildProcess; done: Promise<string> } {
+  let child!: ChildProcess;
+  const done = new Promise<string>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGTERM'); }, seconds * 1000 + LOAD_GRACE_MS);
+    child = execFile(opensslPath, args, { encoding: 'utf8', maxBuffer: MAX_OUTPUT_BYTES }, (err, stdout, stderr) => {
+      clearTimeout(timer);
+      if (err === null) { resolve(stdout); return; }
+      const how = timedOut ? `was killed ${LOAD_GRACE_MS} ms after its ${seconds} s`
+        : child.signalCode !== null ? `was killed (${child.signalCode})`
+          : child.exitCode !== null ? `exited with ${child.exitCode}` : `failed (${err.message.split('\n')[0]})`;
+      reject(new Error(`openssl s_time (process ${label}) against ${args[2]} ${how}: ${(stderr || stdout).replace(/\*{20,}/g, '***…').trim().slice(0, 300)}`));
+    });
+  });
+  return { child, done };
 }
 
 /** Runs a load generator binary with a deadline of its duration plus LOAD_GRACE_MS; resolves its stdout. */

@@ -98,6 +98,11 @@ export interface VerifyKeyOptions {
   requestId?: string;
   /** `performance.now()` when the request started, for the event's latency; default: when verify was called. */
   startedAtMs?: number;
+  /**
+   * `hashKey(input.key)` when the caller already has it (the gateway remembers it per connection);
+   * it must be exactly that. Never taken from a request body: a wrong hash would find another key.
+   */
+  keyHash?: string;
 }
 
 /** What an authorizer may read about the key it is asked about. */

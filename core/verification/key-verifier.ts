@@ -193,7 +193,7 @@ export class KeyVerifier {
     // A malformed query is a malformed request whatever the key: reject it before any lookup,
     // so the answer does not depend on (or reveal) the key's state.
     const query = input.permissions === undefined ? undefined : this.#parseQuery(input.permissions);
-    const hash = hashKey(input.key);
+    const hash = options.keyHash ?? hashKey(input.key);
     const cached = this.cache.getSync(hash, this.#load);
     if (cached === SwrCache.MISS || (cached === undefined && input.migrationId !== undefined)) {
       return this.#verifyLoaded(cached, hash, input, options, query, startedAtMs);

@@ -279,6 +279,11 @@ class SessionRequestSource implements GatewayRequestSource {
     return this.session.headers;
   }
 
+  /** The client socket (on HTTP/2 node's per-session socket proxy): one object per connection. */
+  get connection(): object | undefined {
+    return this.session.req.socket ?? undefined;
+  }
+
   /** node:http builds `headersDistinct` on first access; only a matcher on header lines needs it. */
   get headersDistinct(): Record<string, string[] | undefined> | undefined {
     return (this.session.req as { headersDistinct?: Record<string, string[] | undefined> }).headersDistinct;

@@ -99,6 +99,31 @@ forEachEngine(t, (t, engine) => {
     t.equal(connections, 1, '20 sequential requests share one upstream connection');
   });
 
+  t.test('an HTTP/1.0 request without Host goes upstream with the peer\'s authority, and the upstream connection is kept', async (t) => {
+    let connections = 0;
+    const seen: { host: string | undefined; forwardedHost: string | undefined }[] = [];
+    const origin = await startOrigin((req, res) => {
+      seen.push({ host: req.headers.host, forwardedHost: req.headers['x-forwarded-host'] as string | undefined });
+      res.end('ok');
+    }, (server) => server.on('connection', () => connections++));
+    const peer = new HttpPeer(origin.url);
+    const { proxy, port } = await startProxy({ engine, hooks: { newCtx: () => ({}), upstreamPeer: () => peer } });
+    t.teardown(async () => { await proxy.close({ graceMs: 100 }); await origin.close(); });
+    for (let i = 0; i < 3; i++) {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.0\r\n\r\n'));
+        let text = '';
+        socket.on('data', (chunk: Buffer) => { text += chunk.toString('latin1'); });
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      t.match(answer, /^HTTP\/1\.1 200 /, 'answered 200');
+      t.match(answer, /\r\n\r\nok$/);
+    }
+    t.same(seen, Array(3).fill({ host: `${new URL(origin.url).host}`, forwardedHost: undefined }), 'Host is the peer\'s authority; no empty X-Forwarded-Host');
+    t.equal(connections, 1, 'the origin kept its connection: no 400 for an empty Host, no close');
+  });
+
   t.test('normalises the routing host: lower case, no port, no trailing dot, no IPv6 brackets', async (t) => {
     const hosts: string[] = [];
     const origin = await startOrigin((_req, res) => res.end('ok'));

@@ -1,13 +1,15 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseH2loadOutput, parseWrkOutput, runH2load, runWrk } from '../../../bench/harness/load.ts';
+import tls from 'node:tls';
+import { parseH2loadOutput, parseSTimeOutput, parseWrkOutput, runH2load, runSTime, runWrk } from '../../../bench/harness/load.ts';
 import { createTestCertificate } from '../../helpers/certificates.ts';
 
 const WRK_OUTPUT = `Running 1s test @ http://127.0.0.1:40001/
@@ -66,6 +68,34 @@ t.test('takes h2load counts from its summary and p50/p99 from its per-request lo
   t.equal(result.non2xx, 3, '4xx + 5xx');
   t.equal(parseH2loadOutput(H2LOAD_OUTPUT.replace('finished in 1.00s', 'finished in 410.83ms'), '').requestsPerSecond, 1206.58, 'a sub-second run');
   t.ok(Number.isNaN(parseH2loadOutput(H2LOAD_OUTPUT, '').latencyMsP99), 'no log, no percentile');
+});
+
+const S_TIME_OUTPUT = `Collecting connection statistics for 5 seconds
+${'*'.repeat(684)}
+
+684 connections in 0.79s; 865.82 connections/user sec, bytes read 0
+684 connections in 5 real seconds, 0 bytes read per connection
+`;
+
+t.test('reads the connection count from the real-seconds line of openssl s_time', async (t) => {
+  const cases: [name: string, output: string, connections: number][] = [
+    ['a whole run', S_TIME_OUTPUT, 684],
+    ['no connection made in time', S_TIME_OUTPUT.replace(/684/g, '0'), 0],
+    ['a larger count, a longer run', S_TIME_OUTPUT.replace('684 connections in 5 real', '12345 connections in 60 real'), 12345],
+  ];
+  for (const [name, output, connections] of cases) t.equal(parseSTimeOutput(output), connections, name);
+});
+
+t.test('refuses s_time output without the real-seconds line, and quotes it', async (t) => {
+  const cases: [name: string, output: string, quoted: RegExp][] = [
+    ['garbage', 'connect: Connection refused\nconnect:errno=111\n', /Connection refused/],
+    ['empty', '', /""/],
+    ['only the user-CPU line', S_TIME_OUTPUT.replace(/^684 connections in 5 real.*$/m, ''), /865\.82 connections\/user sec/],
+  ];
+  for (const [name, output, quoted] of cases) {
+    t.throws(() => parseSTimeOutput(output), { message: /no "<n> connections in <s> real seconds" line/ }, name);
+    t.throws(() => parseSTimeOutput(output), { message: quoted }, `${name}: the output is quoted`);
+  }
 });
 
 function toolPath(name: string): string | undefined {
@@ -147,4 +177,58 @@ t.test('refuses to report a peer that does not negotiate h2 as an HTTP/2 result'
   t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
   const { port } = server.address() as AddressInfo;
   await t.rejects(runH2load({ url: `https://127.0.0.1:${port}/`, connections: 2, durationSeconds: 0.2, insecure: true }, h2load!), /did not negotiate h2/);
+});
+
+const openssl = toolPath('openssl');
+const skipOpenssl = openssl === undefined ? 'openssl not installed' : false;
+
+t.test('s_time makes full handshakes from every process, with no request and no latency', { skip: skipOpenssl }, async (t) => {
+  const certificate = createTestCertificate({ hostnames: ['localhost'] });
+  t.teardown(() => certificate.cleanup());
+  const handshakes = { full: 0, resumed: 0, bytesReceived: 0 };
+  const server = tls.createServer({ cert: certificate.cert, key: certificate.key }, (socket) => {
+    if (socket.isSessionReused()) handshakes.resumed++;
+    else handshakes.full++;
+    socket.on('data', (data) => { handshakes.bytesReceived += data.length; });
+    socket.on('error', () => { /* s_time closes without a close_notify read: resets are expected */ });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as AddressInfo;
+  const result = await runSTime({ host: '127.0.0.1', port, durationSeconds: 1, processes: 2 }, openssl!);
+  t.ok(result.requests > 1, `${result.requests} connections`);
+  t.equal(result.requestsPerSecond, result.requests / 1, 'connections over the seconds asked');
+  t.equal(handshakes.resumed, 0, 'no connection resumed a session');
+  t.ok(handshakes.full >= result.requests * 0.9, `the server completed the handshakes (${handshakes.full} of ${result.requests})`);
+  t.equal(handshakes.bytesReceived, 0, 'no request was sent');
+  t.ok(Number.isNaN(result.latencyMsP50) && Number.isNaN(result.latencyMsP99), 'no latency is made up');
+  t.equal(result.errors, 0);
+  t.equal(result.non2xx, 0);
+});
+
+t.test('a failing s_time process rejects the run and stops the others before it settles', { skip: skipOpenssl }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-s-time-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  // A server that accepts and never answers: a real s_time against it waits in its handshake until killed.
+  const sockets = new Set<net.Socket>();
+  const silent = net.createServer((socket) => { sockets.add(socket); socket.on('error', () => {}); });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => { for (const socket of sockets) socket.destroy(); silent.close(() => resolve()); }));
+  const closed = net.createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const closedPort = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  // The first process started connects to a closed port and fails; the others run the real command and hang.
+  const wrapper = join(dir, 'openssl');
+  writeFileSync(wrapper, `#!/bin/sh
+echo $$ >> '${join(dir, 'pids')}'
+if mkdir '${join(dir, 'first')}' 2>/dev/null; then exec '${openssl}' s_time -connect 127.0.0.1:${closedPort} -new -time 1; fi
+exec '${openssl}' "$@"
+`);
+  chmodSync(wrapper, 0o755);
+  const { port } = silent.address() as AddressInfo;
+  await t.rejects(runSTime({ host: '127.0.0.1', port, durationSeconds: 1, processes: 3 }, wrapper), { message: /openssl s_time \(process \d of 3\) against 127\.0\.0\.1:\d+ exited with 1/ });
+  const pids = readFileSync(join(dir, 'pids'), 'utf8').trim().split('\n').map(Number);
+  t.equal(pids.length, 3, 'three processes ran');
+  for (const pid of pids) t.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `process ${pid} is gone`);
 });

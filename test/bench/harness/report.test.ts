@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkGoals, renderTable, writeReport } from '../../../bench/harness/report.ts';
+import { checkGoals, ratioAgainst, renderTable, writeReport } from '../../../bench/harness/report.ts';
 import type { BenchReport, CaseSummary } from '../../../bench/harness/report.ts';
 import { median, percentile } from '../../../bench/harness/stats.ts';
 
@@ -91,6 +91,56 @@ t.test('goals are checked against the best keygate peer and the right direction'
   t.ok(p99 !== undefined && p99.measured > 1 && p99.met, 'lower is better for latency');
   const noNginx = checkGoals([summary('http1-keepalive', 'keygate-raw', 30_000, 'http-proxy-3', 11_000, ['http-proxy-3', 11_000])]);
   t.same(noNginx.map((goal) => goal.goal), ['plain proxying ≥ 2× http-proxy-3'], 'no nginx goal without nginx');
+});
+
+/** A median row of tls-full-handshakes: s_time gives no latency, and ratios compare CPU per handshake. */
+function fullHandshakeRow(peer: string, cpuMicrosecondsPerHandshake: number, nginxCpuMicroseconds: number): CaseSummary {
+  const row = {
+    caseName: 'tls-full-handshakes', peer, requestsPerSecond: 1_100, latencyMsP50: Number.NaN, latencyMsP99: Number.NaN,
+    cpuMicrosecondsPerRequest: cpuMicrosecondsPerHandshake, runs: 3, reference: 'nginx-tls', ratioMetric: 'cpu' as const,
+  };
+  return { ...row, ratio: ratioAgainst(row, { requestsPerSecond: 1_100, cpuMicrosecondsPerRequest: nginxCpuMicroseconds }, 'cpu') };
+}
+
+t.test('a CPU ratio is the reference CPU per request over the peer, so higher is better as for req/s', async (t) => {
+  const peer = { requestsPerSecond: 1_000, cpuMicrosecondsPerRequest: 400 };
+  const nginx = { requestsPerSecond: 1_200, cpuMicrosecondsPerRequest: 300 };
+  t.equal(ratioAgainst(peer, nginx, 'cpu'), 0.75, '400 µs against 300 µs: 0.75×');
+  t.equal(ratioAgainst(nginx, peer, 'cpu'), 400 / 300, 'the cheaper peer scores above 1');
+  t.equal(ratioAgainst(peer, nginx), 1_000 / 1_200, 'without a metric, req/s');
+  t.ok(Number.isNaN(ratioAgainst({ requestsPerSecond: 0, cpuMicrosecondsPerRequest: Number.NaN }, nginx, 'cpu')), 'no CPU figure, no ratio');
+});
+
+t.test('full handshakes are compared by CPU: the table says so and prints no made-up latency', async (t) => {
+  const rows = [fullHandshakeRow('keygate-raw-tls', 375, 300), fullHandshakeRow('nginx-tls', 300, 300)];
+  rows[0]!.ratioNode = 2;
+  rows[0]!.referenceNode = 'http-proxy-3-tls';
+  const keygate = renderTable(rows).split('\n').find((line) => line.includes('keygate-raw-tls'))!;
+  t.match(keygate, /1100\s+-\s+-\s+375\.0\s+0\.80× nginx-tls \(CPU\/handshake\)\s+2\.00× http-proxy-3-tls \(CPU\/handshake\)/);
+  t.notMatch(renderTable(rows), /NaN|Infinity/);
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-bench-report-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const report = { ...sampleReport(), summaries: rows, cases: [{ name: 'tls-full-handshakes', description: 'full handshakes', loadGenerator: 'openssl s_time -new × 4' }] };
+  const html = readFileSync(writeReport(dir, report).html, 'utf8');
+  t.match(html, '<td>0.80× nginx-tls (CPU/handshake)</td>');
+  t.match(html, 'CPU µs/handshake (lower is better)', 'the chart shows CPU per handshake');
+  t.notMatch(html, /p99 ms \(lower/, 'no latency panel without a latency');
+  t.notMatch(html, /NaN|Infinity/);
+});
+
+t.test('the full-handshake goal takes the keygate peer with the least CPU per handshake against nginx', async (t) => {
+  const goalOf = (rows: CaseSummary[]) => checkGoals(rows).find((goal) => goal.goal === 'full TLS handshakes ≥ 0.75× nginx (CPU per handshake)');
+  const met = goalOf([fullHandshakeRow('keygate-undici-tls', 500, 300), fullHandshakeRow('keygate-raw-tls', 390, 300), fullHandshakeRow('nginx-tls', 300, 300)]);
+  t.equal(met?.peer, 'keygate-raw-tls');
+  t.equal(met?.measured, 300 / 390);
+  t.equal(met?.target, 0.75);
+  t.equal(met?.met, true, '0.77× meets 0.75×');
+  const missed = goalOf([fullHandshakeRow('keygate-raw-tls', 430, 283), fullHandshakeRow('nginx-tls', 283, 283)]);
+  t.equal(missed?.met, false, '0.66× misses 0.75×');
+  t.equal(goalOf([{ ...fullHandshakeRow('keygate-raw-tls', 300, 300), reference: 'http-proxy-3-tls' }]), undefined, 'no goal without nginx');
+  t.equal(goalOf([{ ...fullHandshakeRow('keygate-raw-tls', 300, 300), ratioMetric: undefined }]), undefined, 'no goal from a req/s ratio');
+  const others = checkGoals(sampleReport().summaries).map((goal) => goal.goal);
+  t.notOk(others.some((goal) => goal.startsWith('full TLS')), 'not checked when the case did not run');
 });
 
 t.test('median and nearest-rank percentile', async (t) => {

@@ -18,6 +18,7 @@ import type { Policy } from '../../policy/policy-types.ts';
 import type { EvaluationState, PolicyExecutor } from '../../policy-executor.ts';
 import { moreRestrictive } from '../../rate-limit-headers.ts';
 import type { RequestView } from '../../request-view.ts';
+import { connectionKeyHash } from './connection-key-hash.ts';
 import { compileKeyExtractor, MAX_KEY_CHARS } from './extract-key.ts';
 import { KeyPrincipalCache } from './key-principal-cache.ts';
 
@@ -97,10 +98,10 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
   const verifyNow = verifier.verifyNow === undefined ? verifier.verify.bind(verifier) : verifier.verifyNow.bind(verifier);
 
   /** One verification against one target; any failure of the verifier becomes a 500 Fault (thrown or rejected). */
-  const verifyAt = (input: VerifyKeyInput, candidate: KeySpaceTarget, request: RequestView): VerificationResult | Promise<VerificationResult> => {
+  const verifyAt = (input: VerifyKeyInput, keyHash: string, candidate: KeySpaceTarget, request: RequestView): VerificationResult | Promise<VerificationResult> => {
     let outcome: VerificationResult | Promise<VerificationResult>;
     try {
-      outcome = verifyNow(input, { workspaceId: candidate.workspaceId, keySpaceId: candidate.keySpaceId, clientIp: request.clientIp, requestId: request.requestId });
+      outcome = verifyNow(input, { workspaceId: candidate.workspaceId, keySpaceId: candidate.keySpaceId, clientIp: request.clientIp, requestId: request.requestId, keyHash });
     } catch (err) {
       throw verificationFailed(policyId, err);
     }
@@ -131,7 +132,7 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
    * when no known key space holds the key, the ids unknown at compile time (rate-limited, see
    * KEYAUTH_DEFAULTS): maybe the key belongs to an API created since the policy loaded.
    */
-  const searchAsync = async (input: VerifyKeyInput, request: RequestView, state: EvaluationState, pending: Promise<VerificationResult> | undefined, from: number): Promise<void> => {
+  const searchAsync = async (input: VerifyKeyInput, keyHash: string, request: RequestView, state: EvaluationState, pending: Promise<VerificationResult> | undefined, from: number): Promise<void> => {
     let result: VerificationResult = NOT_FOUND_RESULT;
     if (pending !== undefined) {
       result = await pending;
@@ -140,7 +141,7 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
     for (;;) {
       for (; from < targets.length; from++) {
         const candidate = targets[from]!;
-        result = await verifyAt(input, candidate, request);
+        result = await verifyAt(input, keyHash, candidate, request);
         if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state);
       }
       if (!unresolved.due()) break;
@@ -162,13 +163,15 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
       // Too long to be a key: no key space is asked (and nothing is hashed).
       if (key.length > MAX_KEY_CHARS) return conclude(NOT_FOUND_RESULT, undefined, state);
       const input: VerifyKeyInput = { key, permissions, credits, ratelimits };
+      // Hashed once per request (not per key space), and once per connection while its key stays the same.
+      const keyHash = connectionKeyHash(key, request.source.connection);
       for (let from = 0; from < targets.length; from++) {
         const candidate = targets[from]!;
-        const result = verifyAt(input, candidate, request);
-        if (result instanceof Promise) return searchAsync(input, request, state, result, from + 1);
+        const result = verifyAt(input, keyHash, candidate, request);
+        if (result instanceof Promise) return searchAsync(input, keyHash, request, state, result, from + 1);
         if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state);
       }
-      if (unresolved.due()) return searchAsync(input, request, state, undefined, targets.length);
+      if (unresolved.due()) return searchAsync(input, keyHash, request, state, undefined, targets.length);
       return conclude(NOT_FOUND_RESULT, undefined, state);
     },
   };

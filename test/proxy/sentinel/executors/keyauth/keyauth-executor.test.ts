@@ -4,6 +4,7 @@ import { createKeyAuthExecutor } from '../../../../../proxy/sentinel/executors/k
 import type { GatewayKeyVerifier, KeySpaceResolver } from '../../../../../proxy/sentinel/executors/keyauth/keyauth-executor.ts';
 import { parsePolicies } from '../../../../../proxy/sentinel/policy/parse-policies.ts';
 import { serializePrincipal } from '../../../../../proxy/sentinel/principal.ts';
+import { hashKey } from '../../../../../core/keys/key-hash.ts';
 import { freshState, rejection, requestView } from '../helpers.ts';
 
 /** A verifier that answers from a table keyed by (key, keySpaceId), honouring the interface's scoping. */
@@ -132,4 +133,16 @@ t.test('a verifier that throws synchronously or rejects later is a 500 either wa
     t.equal(fault.code, 'err:frontline:platform:internal_server_error', name);
     t.equal(fault.status, 500, name);
   }
+});
+
+t.test('hands the verifier the key hash, remembered per connection and never mixed between keys or connections', async (t) => {
+  const verifier = new TableVerifier({ 'a@ks_1': { valid: true, code: 'VALID', keyId: 'key_a' }, 'b@ks_1': { valid: true, code: 'VALID', keyId: 'key_b' } });
+  const executor = await createKeyAuthExecutor(policy({ keyspaces: ['ks_1'] }), verifier, resolver);
+  const first = {};
+  const second = {};
+  const sent: Array<[string, object | undefined]> = [['a', first], ['a', first], ['b', first], ['a', first], ['b', second], ['a', first], ['b', undefined], ['a', second]];
+  for (const [key, connection] of sent) {
+    await executor.execute(requestView('/', { authorization: `Bearer ${key}` }, connection === undefined ? {} : { connection }), freshState());
+  }
+  t.same(verifier.calls.map((call) => [call.input.key, call.options.keyHash]), sent.map(([key]) => [key, hashKey(key)]), 'every request carries the hash of its own key');
 });
