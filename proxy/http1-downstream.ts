@@ -91,6 +91,10 @@ export class Http1DownstreamResponse extends EventEmitter {
   #trailers: string | undefined;
   #closed = false;
   #waitingForDrain = false;
+  /** What `writeHead` saw among the names (see #checkedName). */
+  #sawLength = false;
+  #sawDate = false;
+  #connectionValue: string | undefined;
 
   constructor(exchange: Http1Exchange, req: Http1DownstreamRequest) {
     super();
@@ -111,31 +115,35 @@ export class Http1DownstreamResponse extends EventEmitter {
   /**
    * Builds the head (written with the first body bytes or `end`; see `flushHeaders`). Names are
    * tokens in any case (written lower-case) and values latin1 without control characters, else
-   * a TypeError is thrown and nothing changes. Once per response.
+   * a TypeError is thrown and nothing changes. `extra` holds more header lines as a flat
+   * `[name, value, …]` list, written after `headers` with the same checks: what the proxy adds to
+   * an upstream response, without copying it into the upstream's header object. Once per response.
    */
-  writeHead(status: number, headers: Record<string, string | string[] | number | undefined> = {}): this {
+  writeHead(status: number, headers: Record<string, string | string[] | number | undefined> = {}, extra?: readonly string[]): this {
     if (this.#head !== undefined || this.headersSent) throw new Error('writeHead: the head was already written');
     let head = statusLine(status);
-    let hasLength = false;
-    let hasDate = false;
-    let connection: string | undefined;
+    this.#sawLength = false;
+    this.#sawDate = false;
+    this.#connectionValue = undefined;
     for (const key in headers) {
       const value = headers[key];
       if (value === undefined) continue;
-      let name = key;
-      if (!LOWER_CASE_TOKEN.test(name)) {
-        if (!TOKEN.test(name)) throw new TypeError(`invalid response header name ${JSON.stringify(name)}`);
-        name = name.toLowerCase();
-      }
-      if (name === 'content-length') hasLength = true;
-      else if (name === 'date') hasDate = true;
-      else if (name === 'connection') connection = String(value);
+      const name = this.#checkedName(key, value);
       if (typeof value === 'object') {
         for (const item of value) head += headerLine(name, item);
       } else {
         head += headerLine(name, typeof value === 'number' ? String(value) : value);
       }
     }
+    if (extra !== undefined) {
+      for (let index = 0; index < extra.length; index += 2) {
+        const value = extra[index + 1]!;
+        head += headerLine(this.#checkedName(extra[index]!, value), value);
+      }
+    }
+    const hasLength = this.#sawLength;
+    const hasDate = this.#sawDate;
+    const connection = this.#connectionValue;
     const method = this.req.method;
     this.#hasBody = method !== 'HEAD' && status !== 204 && status !== 304 && (status < 100 || status >= 200);
     if (this.#hasBody && !hasLength) {
@@ -156,6 +164,20 @@ export class Http1DownstreamResponse extends EventEmitter {
     this.statusCode = status;
     this.#head = head;
     return this;
+  }
+
+  /** A header name for the head (lower case), noting the names `writeHead` acts on; a TypeError for a non-token. */
+  #checkedName(key: string, value: string | string[] | number): string {
+    let name = key;
+    if (!LOWER_CASE_TOKEN.test(name)) {
+      if (!TOKEN.test(name)) throw new TypeError(`invalid response header name ${JSON.stringify(name)}`);
+      name = name.toLowerCase();
+    }
+    if (name === 'content-length') this.#sawLength = true;
+    else if (name === 'date') this.#sawDate = true;
+    // Seen twice (the upstream's and an added one): both count, as node:http reads the joined value.
+    else if (name === 'connection') this.#connectionValue = this.#connectionValue === undefined ? String(value) : `${this.#connectionValue}, ${String(value)}`;
+    return name;
   }
 
   /** Writes the head now (a streamed response may not write its first body bytes for a while). */

@@ -25,8 +25,7 @@ import { normalizeAddress } from './forward/trusted-proxies.ts';
 import type { UpstreamController, UpstreamDispatch, UpstreamHandler } from './forward/forwarding-engine.ts';
 import type { HeaderMap, UpstreamRequest, UpstreamResponse } from './hooks.ts';
 import type { HttpPeer } from './http-peer.ts';
-import { Http1DownstreamRequest } from './http1-downstream.ts';
-import type { Http1DownstreamResponse } from './http1-downstream.ts';
+import { Http1DownstreamRequest, Http1DownstreamResponse } from './http1-downstream.ts';
 import type { SessionRuntime } from './session-runtime.ts';
 
 /**
@@ -567,14 +566,21 @@ export class ProxySession implements UpstreamHandler {
   #writeHead(status: number, headers: HeaderMap): void {
     this.#headWritten = true;
     this.responseStatus = status;
-    const extra = this.#extraHeaders;
+    let extra = this.#extraHeaders;
+    const requestIdHeader = this.#runtime.requestIdHeader;
+    // An upstream that adopted our id (a trusted next hop) already answers with it: one id, once.
+    // A new list: a head that failed its checks may be followed by an error page's, which adds the id again.
+    if (requestIdHeader !== undefined && !hasValue(headers[requestIdHeader], this.requestId)) extra = extra === undefined ? [requestIdHeader, this.requestId] : [...extra, requestIdHeader, this.requestId];
+    const res = this.res;
+    if (res instanceof Http1DownstreamResponse) {
+      if (this.#runtime.draining || this.#closeConnection) res.shouldKeepAlive = false;
+      // The fast path writes the added lines after the upstream's: its header object keeps its shape.
+      res.writeHead(status, headers as Record<string, string | string[]>, extra);
+      return;
+    }
     if (extra !== undefined) {
       for (let i = 0; i < extra.length; i += 2) appendHeader(headers, extra[i]!, extra[i + 1]!);
     }
-    const requestIdHeader = this.#runtime.requestIdHeader;
-    // An upstream that adopted our id (a trusted next hop) already answers with it: one id, once.
-    if (requestIdHeader !== undefined && !hasValue(headers[requestIdHeader], this.requestId)) appendHeader(headers, requestIdHeader, this.requestId);
-    const res = this.res;
     if (res !== undefined) {
       if ((this.#runtime.draining || this.#closeConnection) && res instanceof Object && 'shouldKeepAlive' in res) (res as ServerResponse).shouldKeepAlive = false;
       (res as ServerResponse).writeHead(status, headers as Record<string, string | string[]>);

@@ -577,6 +577,40 @@ t.test('header names a hook writes in capitals are sent lower-case, and its Date
   t.notMatch(response.head, /^X-Hook:/m, 'written lower-case');
 });
 
+t.test('headers added with addResponseHeader follow the upstream\'s lines, a repeated name keeps both, and an added connection: close closes', async (t) => {
+  const origin = await startOrigin((_req, res) => {
+    res.setHeader('x-tag', 'from-origin');
+    res.end('hello');
+  });
+  t.teardown(() => origin.close());
+  const { proxy, port } = await startProxy({
+    hooks: recordingHooks(origin, newSeen(), {
+      requestFilter: (session) => {
+        session.addResponseHeader('X-Tag', 'from-proxy');
+        session.addResponseHeader('x-ratelimit-limit', '10');
+        if (session.path === '/close') session.addResponseHeader('connection', 'close');
+        return 'continue';
+      },
+    }),
+  });
+  t.teardown(() => proxy.close({ graceMs: 100 }));
+
+  const connection = await openRaw(t, port);
+  await connection.write('GET / HTTP/1.1\r\nHost: app.test\r\n\r\n');
+  const response = await connection.response();
+  t.equal(response.body.toString(), 'hello');
+  t.same(headLines(response.head, 'x-tag'), ['x-tag: from-origin', 'x-tag: from-proxy'], 'the upstream value first, the added one after it');
+  t.same(headLines(response.head, 'x-ratelimit-limit'), ['x-ratelimit-limit: 10']);
+  t.equal(headLines(response.head, 'x-keygate-request-id').length, 1, 'one request id');
+  t.same(headLines(response.head, 'connection'), ['connection: keep-alive']);
+
+  await connection.write('GET /close HTTP/1.1\r\nHost: app.test\r\n\r\n');
+  const closing = await connection.response();
+  t.same(headLines(closing.head, 'connection'), ['connection: close'], 'the added connection header is the only one');
+  await connection.waitClosed(2_000);
+  t.pass('the connection was closed after the response');
+});
+
 t.test('pipelined requests on one connection are answered in order', async (t) => {
   const arrived: string[] = [];
   const origin = await startOrigin((req, res) => {
