@@ -279,9 +279,10 @@ class SessionRequestSource implements GatewayRequestSource {
     return this.session.headers;
   }
 
-  /** The client socket (on HTTP/2 node's per-session socket proxy): one object per connection. */
+  /** One object per client connection: the HTTP/2 session (its requests' `socket` is a proxy made per stream), else the socket. */
   get connection(): object | undefined {
-    return this.session.req.socket ?? undefined;
+    const req = this.session.req as { stream?: { session?: object }; socket?: object };
+    return req.stream?.session ?? req.socket ?? undefined;
   }
 
   /** node:http builds `headersDistinct` on first access; only a matcher on header lines needs it. */

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import http2 from 'node:http2';
 import t from 'tap';
 import { MemoryRateLimiter } from '../../../core/ratelimit/memory.ts';
 import type { VerificationResult, VerifyKeyInput, VerifyKeyOptions } from '../../../core/verification/interface.ts';
@@ -90,4 +91,31 @@ t.test('origin ← sentinel ← client over real sockets', async (t) => {
   t.ok(forwarded.length >= 2, 'a request-log row per proxied request');
   t.equal(rows.some((row) => row.responseStatus === 403), false, 'no row for policy rejections');
   t.equal(forwarded[0]!.instanceAddress, `127.0.0.1:${origin.port}`, 'the row names the instance that served');
+});
+
+t.test('KeyAuth over HTTP/2: requests on one session with different keys are each verified with their own key', async (t) => {
+  const origin = await startOrigin((_req, res) => res.end('origin'));
+  t.teardown(() => origin.close());
+  const engine = new PolicyEngine({
+    keyVerifier: verifier,
+    keySpaceResolver: { keySpace: async (id) => ({ workspaceId: 'ws_1', keySpaceId: id }), api: async () => undefined },
+  });
+  const resolver = await StaticDeploymentResolver.create([{
+    host: 'app.test', upstreams: [origin.url],
+    policies: [{ id: 'keys', name: 'keys', enabled: true, keyauth: { keyspaces: ['ks_1'] } }],
+  }], engine);
+  const { proxy, port } = await startProxy<SentinelCtx>({ hooks: new SentinelHooks({ deployments: resolver }) }, { protocol: 'h2c' });
+  t.teardown(() => proxy.close({ graceMs: 100 }));
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  t.teardown(() => session.close());
+  const status = (key: string) => new Promise<number>((resolve, reject) => {
+    const stream = session.request({ ':path': '/private', ':authority': 'app.test', authorization: `Bearer ${key}` });
+    stream.on('response', (headers) => resolve(Number(headers[':status'])));
+    stream.on('error', reject);
+    stream.resume();
+    stream.end();
+  });
+  const statuses: number[] = [];
+  for (const key of ['good', 'bad', 'good', 'good', 'bad']) statuses.push(await status(key));
+  t.same(statuses, [200, 401, 200, 200, 401], 'one session, the answer of each request\'s own key');
 });

@@ -5,8 +5,8 @@
  *
  * One entry per connection (the last key it sent), held in a `WeakMap` keyed by the connection
  * object: it goes with the connection, and a connection that changes keys just replaces it. The
- * raw key is held for the connection's life, as long as the connection that carried it may still
- * be read; it is never logged or shared between connections.
+ * raw key is held for the connection's life (with the request head it was sliced from, at most
+ * the listener's header limit); it is never logged or shared between connections.
  */
 import { hashKey } from '../../../../core/keys/key-hash.ts';
 
