@@ -36,6 +36,8 @@ const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const EMPTY_RAW_HEADERS: string[] = [];
 const EMPTY_BODY = Buffer.alloc(0);
 const CHUNKED_END = '0\r\n\r\n';
+/** A whole response whose body is at most this long leaves in one buffer (see `end`). */
+const SINGLE_WRITE_BODY_BYTES = 16 * 1024;
 /** A `connection` header value that asks to close (node:http's test). */
 const CONNECTION_CLOSE = /(?:^|\W)close(?:$|\W)/i;
 
@@ -244,14 +246,25 @@ export class Http1DownstreamResponse extends EventEmitter {
     if (this.writableEnded || this.#closed) return this;
     if (this.#head === undefined && !this.headersSent) this.writeHead(this.statusCode);
     const exchange = this.#exchange;
-    if (this.#hasBody && chunk !== undefined && chunk.length > 0) {
+    const head = this.#head;
+    if (head !== undefined && !this.#chunked && this.#hasBody && chunk !== undefined && typeof chunk !== 'string' && chunk.length > 0 && chunk.length <= SINGLE_WRITE_BODY_BYTES) {
+      // A small whole response (the usual proxied one): head and body copied into one buffer and
+      // written at once. A corked pair of writes goes through the stream's writev path, which
+      // costs about 1 µs more per response (an array of chunks, an encoding per chunk, a heap
+      // copy of the head); one buffer is written straight from its memory.
+      this.#head = undefined;
+      this.headersSent = true;
+      const bytes = Buffer.allocUnsafe(head.length + chunk.length);
+      bytes.write(head, 0, 'latin1');
+      bytes.set(chunk, head.length);
+      exchange.writeStream(bytes);
+    } else if (this.#hasBody && chunk !== undefined && chunk.length > 0) {
       const socket = exchange.socket;
       socket.cork();
       this.write(chunk);
       if (this.#chunked) exchange.writeStream(this.#chunkedEnd(), 'latin1');
       socket.uncork();
     } else {
-      const head = this.#head;
       this.#head = undefined;
       this.headersSent = true;
       const ending = this.#chunked ? this.#chunkedEnd() : '';

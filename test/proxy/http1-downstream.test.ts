@@ -521,6 +521,53 @@ t.test('response head: date, keep-alive with its timeout; a client connection: c
   t.pass('the proxy closed the connection after the response');
 });
 
+t.test('a whole response with a body of up to 16 KiB leaves in one socket write; a larger one in several; binary bytes arrive intact', async (t) => {
+  const bodyOf = (size: number): Buffer => Buffer.from(Array.from({ length: size }, (_, index) => (index * 7) & 0xff));
+  const origin = await startOrigin((req, res) => {
+    const body = bodyOf(Number(req.url!.slice(1)));
+    res.setHeader('content-length', body.length);
+    res.end(body);
+  });
+  t.teardown(() => origin.close());
+  // Every socket write of a response, recorded per request (the spy is installed on the request's socket).
+  const writes: (string | Uint8Array)[][] = [];
+  const hooks = recordingHooks(origin, newSeen(), {
+    earlyRequestFilter: (session) => {
+      const socket = session.req.socket as Socket & { spied?: boolean };
+      const mine: (string | Uint8Array)[] = [];
+      writes.push(mine);
+      if (socket.spied === true) {
+        (socket as unknown as { current: typeof mine }).current = mine;
+        return;
+      }
+      socket.spied = true;
+      (socket as unknown as { current: typeof mine }).current = mine;
+      const write = socket.write;
+      socket.write = function (this: Socket, chunk: string | Uint8Array, ...rest: unknown[]) {
+        (socket as unknown as { current: typeof mine }).current.push(chunk);
+        return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+      } as typeof socket.write;
+    },
+  });
+  const { proxy, port } = await startProxy({ hooks });
+  t.teardown(() => proxy.close({ graceMs: 100 }));
+  const connection = await openRaw(t, port);
+  for (const size of [1, 11, 16 * 1024, 16 * 1024 + 1, 100_000]) {
+    await connection.write(`GET /${size} HTTP/1.1\r\nHost: app.test\r\n\r\n`);
+    const response = await connection.response();
+    t.equal(digest(response.body), digest(bodyOf(size)), `${size} bytes: the body arrives intact`);
+    const written = writes.at(-1)!;
+    const total = written.reduce((sum, chunk) => sum + Buffer.byteLength(chunk as string), 0);
+    t.ok(total > size, `${size} bytes: head and body were written through the socket`);
+    if (size <= 16 * 1024) {
+      t.equal(written.length, 1, `${size} bytes: one write`);
+      t.equal(Buffer.from(written[0]!).subarray(-size).equals(bodyOf(size)), true, `${size} bytes: the write ends with the body`);
+    } else {
+      t.ok(written.length >= 2, `${size} bytes: the head and the body are written separately`);
+    }
+  }
+});
+
 t.test('an idle keep-alive connection is closed after the listener\'s idle timeout', async (t) => {
   const origin = await startOrigin((_req, res) => res.end('hello'));
   t.teardown(() => origin.close());
