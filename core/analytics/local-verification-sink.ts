@@ -42,7 +42,7 @@ export interface LocalVerificationSinkOptions {
   flushIntervalMs?: number;
   /**
    * Longest time a key's newest use waits before `keys.last_used_at_m` is written, in ms (default
-   * `KEY_LAST_USED_DEFAULTS.intervalMs`, 5 s); 0 disables that timer (written on `flush`, `close`
+   * `KEY_LAST_USED_DEFAULTS.intervalMs`, a minute); 0 disables that timer (written on `flush`, `close`
    * and when 100k keys wait).
    */
   lastUsedIntervalMs?: number;

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { KeyLastUsedWriter } from '../../../core/analytics/key-last-used-writer.ts';
+import { KeyLastUsedWriter, LAST_USED_KEYS_PER_TRANSACTION } from '../../../core/analytics/key-last-used-writer.ts';
 import { LocalVerificationSink } from '../../../core/analytics/local-verification-sink.ts';
 import { openDatabase } from '../../../core/db/database.ts';
 import { migrate } from '../../../core/db/migrate.ts';
@@ -126,4 +126,27 @@ t.test('pending last_used_at values are written by their own timer and at the bo
   while ((await getKeyById(db, 'key_b'))?.lastUsedAtMs !== 8000 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
   t.equal((await getKeyById(db, 'key_b'))?.lastUsedAtMs, 8000, 'reaching the bound writes at once');
   t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 8000);
+});
+
+t.test('a flush of many keys writes them all in short transactions with a turn of the event loop between them', async (t) => {
+  const db = await setup(t);
+  const writer = new KeyLastUsedWriter({ db, intervalMs: 0 });
+  t.teardown(() => writer.close());
+  const keyIds = ['key_a'];
+  for (let index = 0; index < 3 * LAST_USED_KEYS_PER_TRANSACTION + 50; index++) keyIds.push(`key_missing_${String(index).padStart(4, '0')}`);
+  writer.note(keyIds.map((keyId) => event(keyId, 9000)));
+  // SQLite answers synchronously: without a yield the whole flush would run before any of these turns.
+  let turns = 0;
+  let counting = true;
+  const count = (): void => {
+    if (!counting) return;
+    turns++;
+    setImmediate(count);
+  };
+  setImmediate(count);
+  await writer.flush();
+  counting = false;
+  t.ok(turns >= 3, `the event loop turned between the 4 transactions (${turns} turns)`);
+  t.equal(writer.pendingKeys, 0, 'nothing left pending');
+  t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 9000, 'the existing key was written');
 });
