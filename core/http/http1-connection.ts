@@ -21,6 +21,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { KnownHeaderNames } from './known-header-names.ts';
+import { isSharedReadBytes, pushReadsToStream, readIntoSharedBuffer } from './shared-read-buffer.ts';
 
 /** What a connection needs from its server: called per request and at the connection's end. */
 export interface Http1ConnectionOwner {
@@ -261,6 +262,10 @@ export class Http1Connection {
   #progressAtTimeout = -1;
   #handedOff = false;
   #paused = false;
+  /** Reads arrive from the thread's shared read buffer (`shared-read-buffer.ts`), not as `'data'`. */
+  readonly #sharedReads: boolean;
+  /** Shared-buffer reads from now on are dropped (the `'data'` listener's removal, in that mode). */
+  #readsIgnored = false;
   readonly remoteAddress: string;
   readonly keepAliveSeconds: number;
 
@@ -274,7 +279,10 @@ export class Http1Connection {
     // One idle timer for the connection's whole life: Node re-arms it on every read and write.
     this.#idleTimeoutMs = Math.min(limits.keepAliveTimeoutMs, limits.headersTimeoutMs);
     socket.setTimeout(this.#idleTimeoutMs);
-    socket.on('data', this.#onData);
+    // Plain TCP: reads straight from one shared buffer, without the socket's Readable stream
+    // (no buffer, push or 'data' event per read); whatever outlives a read is copied (`#onSharedRead`).
+    this.#sharedReads = readIntoSharedBuffer(socket, this.#onSharedRead);
+    if (!this.#sharedReads) socket.on('data', this.#onData);
     socket.on('timeout', this.#onTimeout);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -366,7 +374,7 @@ export class Http1Connection {
     if (close || this.#ended) {
       this.#phase = 'idle';
       this.#pending = undefined;
-      socket.removeListener('data', this.#onData);
+      this.#stopReading();
       // As node:http does: end, then destroy once the response is flushed, so a client still
       // sending a refused body cannot hold the socket open.
       socket.end(() => socket.destroy());
@@ -390,6 +398,30 @@ export class Http1Connection {
     }
     if (!this.#parsing && this.#pending !== undefined) this.#parse();
   }
+
+  /** No more request bytes are wanted: later reads are dropped. */
+  #stopReading(): void {
+    if (this.#sharedReads) this.#readsIgnored = true;
+    else this.#socket.removeListener('data', this.#onData);
+  }
+
+  /**
+   * A read in the shared buffer: handled as a `'data'` chunk, then whatever still refers to the
+   * buffer (unconsumed or pipelined bytes, the start of a body) is copied, since the next read of
+   * any socket overwrites it. A whole request per read, the usual case, leaves nothing to copy.
+   */
+  #onSharedRead = (buffer: Buffer, length: number): void => {
+    if (this.#readsIgnored) return;
+    this.#onData(buffer.subarray(0, length));
+    const pending = this.#pending;
+    if (pending !== undefined && isSharedReadBytes(pending)) this.#pending = Buffer.from(pending);
+    const bodyChunks = this.#bodyChunks;
+    if (bodyChunks !== undefined) {
+      for (let index = 0; index < bodyChunks.length; index++) {
+        if (isSharedReadBytes(bodyChunks[index]!)) bodyChunks[index] = Buffer.from(bodyChunks[index]!);
+      }
+    }
+  };
 
   #onData = (chunk: Buffer): void => {
     if (this.#bodyChunks !== undefined) {
@@ -493,7 +525,7 @@ export class Http1Connection {
     this.#exchange = undefined;
     if (exchange !== undefined && !exchange.done) exchange.connectionLost();
     const socket = this.#socket;
-    socket.removeListener('data', this.#onData);
+    this.#stopReading();
     // A response being streamed is finished first; `#responded` then ends the connection.
     if (this.#phase === 'responding') return;
     this.#phase = 'closing';
@@ -575,7 +607,7 @@ export class Http1Connection {
       // Refused before a byte of it is read; the connection cannot be reused (the body follows).
       this.#phase = 'in-flight';
       this.#pending = undefined;
-      this.#socket.removeListener('data', this.#onData);
+      this.#stopReading();
       this.#socket.pause();
       this.#owner.bodyTooLarge(exchange, limitBytes);
       return false;
@@ -610,7 +642,12 @@ export class Http1Connection {
       this.#timerChanged = false;
       this.#socket.setTimeout(this.#idleTimeoutMs);
     }
-    exchange.body = body;
+    // Nothing of a shared-buffer read is used once the owner runs: it may keep the body past this
+    // read (a proxy streams it upstream later), and what it writes may bring the next read into
+    // the buffer before this one is done with (an empty write to a TLS socket reads).
+    exchange.body = body !== undefined && isSharedReadBytes(body) ? Buffer.from(body) : body;
+    const pending = this.#pending;
+    if (pending !== undefined && isSharedReadBytes(pending)) this.#pending = Buffer.from(pending);
     this.#phase = 'in-flight';
     this.#owner.request(exchange);
   }
@@ -691,11 +728,16 @@ export class Http1Connection {
   /** Continues this connection on node:http with everything not yet consumed. */
   #handOff(): void {
     const socket = this.#socket;
-    const unread = this.#pending;
+    const pending = this.#pending;
+    // Handed over through the stream (`unshift`), read whenever node:http gets to it: a copy
+    // when it is still in the shared buffer, which the next read of any socket overwrites.
+    const unread = pending !== undefined && isSharedReadBytes(pending) ? Buffer.from(pending) : pending;
     this.#pending = undefined;
     this.#handedOff = true;
     this.#phase = 'idle';
-    socket.removeListener('data', this.#onData);
+    // node:http reads the socket from now on: later reads go to the socket's stream again.
+    if (this.#sharedReads) pushReadsToStream(socket);
+    else socket.removeListener('data', this.#onData);
     socket.removeListener('timeout', this.#onTimeout);
     socket.removeListener('error', this.#onError);
     socket.removeListener('close', this.#onClose);
@@ -711,7 +753,7 @@ export class Http1Connection {
     this.#pending = undefined;
     this.#bodyChunks = undefined;
     const socket = this.#socket;
-    socket.removeListener('data', this.#onData);
+    this.#stopReading();
     socket.end(`${statusLine(status)}content-length: 0\r\ndate: ${httpDate()}\r\nconnection: close\r\n\r\n`, 'latin1', () => socket.destroy());
   }
 }
