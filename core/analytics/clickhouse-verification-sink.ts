@@ -4,19 +4,20 @@
  * with the spec's columns (api.md §7 step 12), batched through {@link ClickHouseBatchWriter}
  * (bounded buffer, drop-and-count when full or when ClickHouse fails, flush on close). The table
  * keeps 90 days. Beside each batch, `keys.last_used_at_m` moves forward (never back) to each
- * key's newest event, as the local sink does, whether or not ClickHouse took the batch: the key
- * was used either way.
+ * key's newest event through a {@link KeyLastUsedWriter}, as the local sink does (coalesced: at
+ * most once per key per `lastUsedIntervalMs`, a minute by default, and on `flush`/`close`),
+ * whether or not ClickHouse took the batch: the key was used either way.
  */
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import type { KeyVerificationEvent } from '../db/queries/key-verifications.ts';
-import { markKeyUsed } from '../db/queries/keys.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { ClickHouseBatchWriter, type ClickHouseTableDefinition } from './clickhouse-batch-writer.ts';
 import { ClickHouseSink } from './clickhouse-sink.ts';
 import type { ClickHouseClient } from './clickhouse-client.ts';
 import type { VerificationEventSink } from './interface.ts';
+import { KeyLastUsedWriter } from './key-last-used-writer.ts';
 
 /** Defaults of {@link ClickHouseVerificationSink} (the reference batches 10k rows every 5 s). */
 export const CLICKHOUSE_VERIFICATION_DEFAULTS = {
@@ -53,6 +54,8 @@ export interface ClickHouseVerificationSinkOptions {
   maxBufferedEvents?: number;
   batchSize?: number;
   flushIntervalMs?: number;
+  /** How often `keys.last_used_at_m` is written, in ms (default a minute; see `KeyLastUsedWriter`). */
+  lastUsedIntervalMs?: number;
   metrics?: Metrics;
   logger?: Logger;
   clock?: Clock;
@@ -60,9 +63,11 @@ export interface ClickHouseVerificationSinkOptions {
 
 /** Buffered writer of verification events into ClickHouse; see the file comment. */
 export class ClickHouseVerificationSink extends ClickHouseSink<KeyVerificationEvent> implements VerificationEventSink {
+  readonly #lastUsed: KeyLastUsedWriter | undefined;
+
   constructor(options: ClickHouseVerificationSinkOptions) {
     const source = options.source ?? 'api';
-    const db = options.db;
+    const lastUsed = options.db === undefined ? undefined : new KeyLastUsedWriter({ db: options.db, intervalMs: options.lastUsedIntervalMs, logger: options.logger });
     super(new ClickHouseBatchWriter<KeyVerificationEvent>({
       client: options.client,
       table: KEY_VERIFICATIONS_TABLE,
@@ -82,7 +87,10 @@ export class ClickHouseVerificationSink extends ClickHouseSink<KeyVerificationEv
         spent_credits: Math.trunc(event.spentCredits),
         latency: event.latencyMs,
       }),
-      alongsideInsert: db === undefined ? undefined : (batch) => markKeysUsed(db, batch),
+      alongsideInsert: lastUsed === undefined ? undefined : (batch) => {
+        lastUsed.note(batch);
+        return Promise.resolve();
+      },
       maxBufferedRows: options.maxBufferedEvents ?? CLICKHOUSE_VERIFICATION_DEFAULTS.maxBufferedEvents,
       batchSize: options.batchSize ?? CLICKHOUSE_VERIFICATION_DEFAULTS.batchSize,
       flushIntervalMs: options.flushIntervalMs ?? CLICKHOUSE_VERIFICATION_DEFAULTS.flushIntervalMs,
@@ -91,16 +99,23 @@ export class ClickHouseVerificationSink extends ClickHouseSink<KeyVerificationEv
       clock: options.clock,
       logger: options.logger,
     }));
+    this.#lastUsed = lastUsed;
   }
-}
 
-async function markKeysUsed(db: Database, batch: readonly KeyVerificationEvent[]): Promise<void> {
-  const newest = new Map<string, number>();
-  for (const event of batch) {
-    const current = newest.get(event.keyId);
-    if (current === undefined || event.timeMs > current) newest.set(event.keyId, event.timeMs);
+  /** Keys whose `last_used_at_m` waits to be written. */
+  get pendingLastUsedKeys(): number {
+    return this.#lastUsed?.pendingKeys ?? 0;
   }
-  await db.transaction(async (tx) => {
-    for (const [keyId, usedAtMs] of newest) await markKeyUsed(tx, keyId, usedAtMs);
-  });
+
+  /** Writes the buffered events, then every pending `last_used_at_m`; never rejects. */
+  override async flush(): Promise<void> {
+    await super.flush();
+    await this.#lastUsed?.flush();
+  }
+
+  /** Stops the timers and writes the rest. Idempotent. */
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#lastUsed?.close();
+  }
 }

@@ -151,6 +151,21 @@ if (clickhouse === undefined) {
     t.equal((await getKeyById(db, 'key_b'))?.lastUsedAtMs, 9_000, 'an older event never moves it back');
   });
 
+  t.test('last use is coalesced: batches written by size leave it pending until the interval or a flush', async (t) => {
+    const { client } = await freshClient(t);
+    const db = await keyDatabase(t);
+    const sink = new ClickHouseVerificationSink({ client, db, flushIntervalMs: 0, batchSize: 2 });
+    t.teardown(() => sink.close());
+    for (let index = 0; index < 6; index++) sink.record(event(index % 2 === 0 ? 'key_a' : 'key_b', 1_000 + index));
+    await waitFor(() => sink.stats.written === 6, 'three batches written by size');
+    t.equal(sink.pendingLastUsedKeys, 2, 'one pending last use per key, not one update per batch');
+    t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs ?? null, null, 'not written with the batches');
+    await sink.flush();
+    t.equal(sink.pendingLastUsedKeys, 0);
+    t.equal((await getKeyById(db, 'key_a'))?.lastUsedAtMs, 1_004, 'the newest use of each key, on flush');
+    t.equal((await getKeyById(db, 'key_b'))?.lastUsedAtMs, 1_005);
+  });
+
   t.test('an unreachable ClickHouse drops and counts events, never throws, and still tracks last use', async (t) => {
     const db = await keyDatabase(t);
     // A port nobody listens on: connection refused.
