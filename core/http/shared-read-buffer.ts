@@ -24,7 +24,7 @@
 import { Socket } from 'node:net';
 
 /** The shared buffer's size: the most one read delivers (Node's own read size is 64 KiB). */
-export const SHARED_READ_BUFFER_BYTES = 64 * 1024;
+const SHARED_READ_BUFFER_BYTES = 64 * 1024;
 
 const SHARED_READ_BUFFER = Buffer.allocUnsafe(SHARED_READ_BUFFER_BYTES);
 const SHARED_ARRAY_BUFFER = SHARED_READ_BUFFER.buffer;
@@ -39,7 +39,6 @@ interface OnreadSymbols {
 /** What a socket exposes of its handle here. */
 interface ReadHandle {
   useUserBuffer?: (buffer: Uint8Array) => void;
-  reading?: boolean;
 }
 
 type SocketFields = Record<symbol, unknown> & { _handle?: ReadHandle | null };
@@ -70,8 +69,8 @@ export function sharedReadsSupported(): boolean {
  * Makes `socket`'s reads arrive as `onBytes(buffer, length)` (the first `length` bytes of the
  * shared buffer, valid only during the call) instead of `'data'` events. Returns false and
  * changes nothing when it cannot: this Node lacks the mechanism, the socket has no TCP or TLS
- * handle, or bytes were already read into its stream. Once per socket, before
- * any `'data'` listener is added.
+ * handle, or bytes were already read into its stream. Once per socket, before any `'data'`
+ * listener is added.
  */
 export function readIntoSharedBuffer(socket: Socket, onBytes: (buffer: Buffer, length: number) => void): boolean {
   const symbols = ONREAD_SYMBOLS;
