@@ -21,7 +21,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { KnownHeaderNames } from './known-header-names.ts';
-import { isSharedReadBytes, pushReadsToStream, readIntoSharedBuffer } from './shared-read-buffer.ts';
+import { keepable, pushReadsToStream, readIntoSharedBuffer } from './shared-read-buffer.ts';
 
 /** What a connection needs from its server: called per request and at the connection's end. */
 export interface Http1ConnectionOwner {
@@ -279,8 +279,8 @@ export class Http1Connection {
     // One idle timer for the connection's whole life: Node re-arms it on every read and write.
     this.#idleTimeoutMs = Math.min(limits.keepAliveTimeoutMs, limits.headersTimeoutMs);
     socket.setTimeout(this.#idleTimeoutMs);
-    // Plain TCP: reads straight from one shared buffer, without the socket's Readable stream
-    // (no buffer, push or 'data' event per read); whatever outlives a read is copied (`#onSharedRead`).
+    // Plain TCP and TLS: reads straight from one shared buffer, without the socket's Readable
+    // stream (no buffer, push or 'data' event per read); whatever outlives a read is copied.
     this.#sharedReads = readIntoSharedBuffer(socket, this.#onSharedRead);
     if (!this.#sharedReads) socket.on('data', this.#onData);
     socket.on('timeout', this.#onTimeout);
@@ -410,16 +410,13 @@ export class Http1Connection {
    * buffer (unconsumed or pipelined bytes, the start of a body) is copied, since the next read of
    * any socket overwrites it. A whole request per read, the usual case, leaves nothing to copy.
    */
-  #onSharedRead = (buffer: Buffer, length: number): void => {
+  #onSharedRead = (length: number, buffer: Buffer): void => {
     if (this.#readsIgnored) return;
     this.#onData(buffer.subarray(0, length));
-    const pending = this.#pending;
-    if (pending !== undefined && isSharedReadBytes(pending)) this.#pending = Buffer.from(pending);
+    this.#pending = keepable(this.#pending);
     const bodyChunks = this.#bodyChunks;
     if (bodyChunks !== undefined) {
-      for (let index = 0; index < bodyChunks.length; index++) {
-        if (isSharedReadBytes(bodyChunks[index]!)) bodyChunks[index] = Buffer.from(bodyChunks[index]!);
-      }
+      for (let index = 0; index < bodyChunks.length; index++) bodyChunks[index] = keepable(bodyChunks[index]!);
     }
   };
 
@@ -645,9 +642,8 @@ export class Http1Connection {
     // Nothing of a shared-buffer read is used once the owner runs: it may keep the body past this
     // read (a proxy streams it upstream later), and what it writes may bring the next read into
     // the buffer before this one is done with (an empty write to a TLS socket reads).
-    exchange.body = body !== undefined && isSharedReadBytes(body) ? Buffer.from(body) : body;
-    const pending = this.#pending;
-    if (pending !== undefined && isSharedReadBytes(pending)) this.#pending = Buffer.from(pending);
+    exchange.body = keepable(body);
+    this.#pending = keepable(this.#pending);
     this.#phase = 'in-flight';
     this.#owner.request(exchange);
   }
@@ -728,10 +724,9 @@ export class Http1Connection {
   /** Continues this connection on node:http with everything not yet consumed. */
   #handOff(): void {
     const socket = this.#socket;
-    const pending = this.#pending;
     // Handed over through the stream (`unshift`), read whenever node:http gets to it: a copy
     // when it is still in the shared buffer, which the next read of any socket overwrites.
-    const unread = pending !== undefined && isSharedReadBytes(pending) ? Buffer.from(pending) : pending;
+    const unread = keepable(this.#pending);
     this.#pending = undefined;
     this.#handedOff = true;
     this.#phase = 'idle';

@@ -66,13 +66,14 @@ export function sharedReadsSupported(): boolean {
 }
 
 /**
- * Makes `socket`'s reads arrive as `onBytes(buffer, length)` (the first `length` bytes of the
- * shared buffer, valid only during the call) instead of `'data'` events. Returns false and
+ * Makes `socket`'s reads arrive as `onBytes(length, buffer)` (the first `length` bytes of the
+ * shared buffer, valid only during the call; Node's own `onread` argument order, so the callback
+ * is installed as it is) instead of `'data'` events. Returns false and
  * changes nothing when it cannot: this Node lacks the mechanism, the socket has no TCP or TLS
  * handle, or bytes were already read into its stream. Once per socket, before any `'data'`
  * listener is added.
  */
-export function readIntoSharedBuffer(socket: Socket, onBytes: (buffer: Buffer, length: number) => void): boolean {
+export function readIntoSharedBuffer(socket: Socket, onBytes: (length: number, buffer: Buffer) => void): boolean {
   const symbols = ONREAD_SYMBOLS;
   if (symbols === undefined) return false;
   const fields = socket as unknown as SocketFields;
@@ -83,9 +84,7 @@ export function readIntoSharedBuffer(socket: Socket, onBytes: (buffer: Buffer, l
   const kind = handle.constructor.name;
   if (kind !== 'TCP' && kind !== 'TLSWrap') return false;
   if (socket.readableLength !== 0 || fields[symbols.buffer] !== null || fields[symbols.generator] !== null) return false;
-  fields[symbols.callback] = (length: number, buffer: Buffer): void => {
-    onBytes(buffer, length);
-  };
+  fields[symbols.callback] = onBytes;
   fields[symbols.buffer] = SHARED_READ_BUFFER;
   handle.useUserBuffer(SHARED_READ_BUFFER);
   return true;
@@ -103,4 +102,9 @@ export function pushReadsToStream(socket: Socket): void {
 /** True when `bytes` is a view of the shared read buffer (its contents change with the next read). */
 export function isSharedReadBytes(bytes: Uint8Array): boolean {
   return bytes.buffer === SHARED_ARRAY_BUFFER;
+}
+
+/** `bytes` itself, or a copy of it when it is a view of the shared read buffer: safe to keep. */
+export function keepable<T extends Buffer | undefined>(bytes: T): T {
+  return bytes !== undefined && isSharedReadBytes(bytes) ? Buffer.from(bytes) as T : bytes;
 }

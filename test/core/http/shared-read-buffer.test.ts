@@ -32,11 +32,11 @@ async function acceptOne(t: Test): Promise<{ server: Server; client: Socket; acc
   return { server, client, accepted };
 }
 
-function nextReads(t: Test, count: number, into: string[]): { done: Promise<void>; onBytes: (buffer: Buffer, length: number) => void } {
+function nextReads(t: Test, count: number, into: string[]): { done: Promise<void>; onBytes: (length: number, buffer: Buffer) => void } {
   const { promise, resolve } = deferred();
   return {
     done: promise,
-    onBytes: (buffer, length) => {
+    onBytes: (length, buffer) => {
       t.ok(isSharedReadBytes(buffer), 'the bytes are in the shared buffer');
       into.push(buffer.toString('latin1', 0, length));
       if (into.length === count) resolve();
@@ -64,7 +64,7 @@ t.test('pause() stops the shared-buffer reads and resume() restarts them; the en
   const reads: string[] = [];
   const first = nextReads(t, 1, reads);
   let onBytes = first.onBytes;
-  t.ok(readIntoSharedBuffer(accepted, (buffer, length) => onBytes(buffer, length)));
+  t.ok(readIntoSharedBuffer(accepted, (length, buffer) => onBytes(length, buffer)));
   client.write('one');
   await first.done;
   accepted.pause();
