@@ -20,11 +20,6 @@ export interface GatewayRequestSource {
   readonly headersDistinct?: Record<string, string[] | undefined>;
   /** The client's IP address as the proxy determined it. */
   readonly clientIp: string;
-  /**
-   * The downstream connection the request came on (any object that stays the same for every
-   * request of one connection, e.g. its socket), for per-connection memos; absent when unknown.
-   */
-  readonly connection?: object;
   /** Reads the request body up to `maxBytes` (→ Fault 413 beyond); absent when the body cannot be buffered. */
   readBody?(maxBytes: number): Promise<Buffer>;
 }

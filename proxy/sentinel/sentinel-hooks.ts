@@ -16,7 +16,6 @@
  * It runs behind Frontline (two hops, Host preserved) or alone (one hop): the same hooks.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { Http2ServerRequest } from 'node:http2';
 import { systemClock, type Clock } from '../../core/clock.ts';
 import { Fault } from '../../core/fault.ts';
 import type { Metrics } from '../../core/metrics.ts';
@@ -278,12 +277,6 @@ class SessionRequestSource implements GatewayRequestSource {
 
   get headers(): IncomingHttpHeaders {
     return this.session.headers;
-  }
-
-  /** One object per client connection: the HTTP/2 session (its requests' `socket` is a proxy made per stream), else the socket. */
-  get connection(): object | undefined {
-    const req = this.session.req;
-    return req instanceof Http2ServerRequest ? req.stream.session : req.socket;
   }
 
   /** node:http builds `headersDistinct` on first access; only a matcher on header lines needs it. */

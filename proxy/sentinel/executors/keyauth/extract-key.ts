@@ -42,6 +42,15 @@ function compileLocation(location: KeyLocation): (request: RequestView) => strin
   return (request) => {
     // The first Authorization line (Node keeps only the first; `header` builds no per-line view).
     const value = request.header('authorization') ?? '';
-    return value.length > 7 && value.slice(0, 7).toLowerCase() === 'bearer ' ? value.slice(7) : '';
+    return value.length > 7 && startsWithBearer(value) ? value.slice(7) : '';
   };
+}
+
+/** `value.slice(0, 7).toLowerCase() === 'bearer '` without the two strings (per request). */
+function startsWithBearer(value: string): boolean {
+  // `| 0x20` lower-cases an ASCII letter; no other character maps onto these letters that way
+  // (the space is compared exactly).
+  return (value.charCodeAt(0) | 0x20) === 98 /* b */ && (value.charCodeAt(1) | 0x20) === 101 /* e */ &&
+    (value.charCodeAt(2) | 0x20) === 97 /* a */ && (value.charCodeAt(3) | 0x20) === 114 /* r */ &&
+    (value.charCodeAt(4) | 0x20) === 101 /* e */ && (value.charCodeAt(5) | 0x20) === 114 /* r */ && value.charCodeAt(6) === 32;
 }

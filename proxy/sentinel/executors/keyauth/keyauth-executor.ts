@@ -18,9 +18,9 @@ import type { Policy } from '../../policy/policy-types.ts';
 import type { EvaluationState, PolicyExecutor } from '../../policy-executor.ts';
 import { moreRestrictive } from '../../rate-limit-headers.ts';
 import type { RequestView } from '../../request-view.ts';
-import { connectionKeyHash } from './connection-key-hash.ts';
+import { hashKey } from '../../../../core/keys/key-hash.ts';
 import { compileKeyExtractor, MAX_KEY_CHARS } from './extract-key.ts';
-import { KeyPrincipalCache } from './key-principal-cache.ts';
+import { KnownKeys, type KnownKey } from './known-keys.ts';
 
 /**
  * What KeyAuth needs from the verification engine; `core/verification`'s `KeyVerifier` satisfies
@@ -66,6 +66,8 @@ export interface KeyAuthExecutorOptions {
   clock?: Clock;
   /** See {@link KEYAUTH_DEFAULTS.unresolvedRetryMs}. */
   unresolvedRetryMs?: number;
+  /** Keys remembered with their hash and principal (`KnownKeys`); default `DEFAULT_MAX_KNOWN_KEYS`. */
+  maxKnownKeys?: number;
 }
 
 /** Creates the executor of a KeyAuth policy; resolves its key spaces and parses its permission query (422 when invalid). */
@@ -92,7 +94,7 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
   const permissions = config.permissionQuery;
   const credits = { cost: config.credits ?? 1 };
   const ratelimits = config.ratelimits.length === 0 ? undefined : config.ratelimits;
-  const principals = new KeyPrincipalCache();
+  const knownKeys = new KnownKeys(options.maxKnownKeys);
   const policyId = policy.id;
   // Bound once: `verifyNow` when the verifier has it (no promise for a cached key), else `verify`.
   const verifyNow = verifier.verifyNow === undefined ? verifier.verify.bind(verifier) : verifier.verifyNow.bind(verifier);
@@ -109,12 +111,21 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
     return outcome;
   };
 
-  /** Applies the final answer to the request's state: the principal, or the rejection. */
-  const conclude = (result: VerificationResult, target: KeySpaceTarget | undefined, state: EvaluationState): void => {
+  /**
+   * Applies the final answer to the request's state: the principal, or the rejection. A key some
+   * key space knows is remembered with its hash (`known`: its entry when it already was); one
+   * that is no longer found is forgotten.
+   */
+  const conclude = (result: VerificationResult, target: KeySpaceTarget | undefined, state: EvaluationState, input: VerifyKeyInput, keyHash: string, known: KnownKey | undefined): void => {
     applyRateLimits(result, state);
+    if (result.code === 'NOT_FOUND') {
+      if (known !== undefined) knownKeys.forget(input.key);
+    } else {
+      known ??= knownKeys.remember(input.key, keyHash);
+    }
     switch (result.code) {
       case 'VALID':
-        state.principal = principals.principalFor(result, target!.keySpaceId);
+        state.principal = knownKeys.principalFor(known!, result, target!.keySpaceId);
         return;
       case 'INSUFFICIENT_PERMISSIONS':
         throw Fault.expected('err:frontline:client:insufficient_permissions', { publicMessage: 'The key lacks the permissions this route requires.' });
@@ -132,23 +143,23 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
    * when no known key space holds the key, the ids unknown at compile time (rate-limited, see
    * KEYAUTH_DEFAULTS): maybe the key belongs to an API created since the policy loaded.
    */
-  const searchAsync = async (input: VerifyKeyInput, keyHash: string, request: RequestView, state: EvaluationState, pending: Promise<VerificationResult> | undefined, from: number): Promise<void> => {
+  const searchAsync = async (input: VerifyKeyInput, keyHash: string, known: KnownKey | undefined, request: RequestView, state: EvaluationState, pending: Promise<VerificationResult> | undefined, from: number): Promise<void> => {
     let result: VerificationResult = NOT_FOUND_RESULT;
     if (pending !== undefined) {
       result = await pending;
-      if (result.code !== 'NOT_FOUND') return conclude(result, targets[from - 1], state);
+      if (result.code !== 'NOT_FOUND') return conclude(result, targets[from - 1], state, input, keyHash, known);
     }
     for (;;) {
       for (; from < targets.length; from++) {
         const candidate = targets[from]!;
         result = await verifyAt(input, keyHash, candidate, request);
-        if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state);
+        if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state, input, keyHash, known);
       }
       if (!unresolved.due()) break;
       await unresolved.retry();
       if (from >= targets.length) break;
     }
-    conclude(result, undefined, state);
+    conclude(result, undefined, state, input, keyHash, known);
   };
 
   return {
@@ -160,19 +171,20 @@ export async function createKeyAuthExecutor(policy: Policy, verifier: GatewayKey
       if (key === '') {
         throw Fault.expected('err:frontline:client:missing_credentials', { publicMessage: 'Missing API key.', internalMessage: `policy ${policyId}: no key in the request` });
       }
-      // Too long to be a key: no key space is asked (and nothing is hashed).
-      if (key.length > MAX_KEY_CHARS) return conclude(NOT_FOUND_RESULT, undefined, state);
       const input: VerifyKeyInput = { key, permissions, credits, ratelimits };
-      // Hashed once per request (not per key space), and once per connection while its key stays the same.
-      const keyHash = connectionKeyHash(key, request.source.connection);
+      // Too long to be a key: no key space is asked (and nothing is hashed).
+      if (key.length > MAX_KEY_CHARS) return conclude(NOT_FOUND_RESULT, undefined, state, input, '', undefined);
+      // Hashed once per key while it is remembered, else once per request (not per key space).
+      const known = knownKeys.get(key);
+      const keyHash = known !== undefined ? known.hash : hashKey(key);
       for (let from = 0; from < targets.length; from++) {
         const candidate = targets[from]!;
         const result = verifyAt(input, keyHash, candidate, request);
-        if (result instanceof Promise) return searchAsync(input, keyHash, request, state, result, from + 1);
-        if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state);
+        if (result instanceof Promise) return searchAsync(input, keyHash, known, request, state, result, from + 1);
+        if (result.code !== 'NOT_FOUND') return conclude(result, candidate, state, input, keyHash, known);
       }
-      if (unresolved.due()) return searchAsync(input, keyHash, request, state, undefined, targets.length);
-      return conclude(NOT_FOUND_RESULT, undefined, state);
+      if (unresolved.due()) return searchAsync(input, keyHash, known, request, state, undefined, targets.length);
+      return conclude(NOT_FOUND_RESULT, undefined, state, input, keyHash, known);
     },
   };
 }

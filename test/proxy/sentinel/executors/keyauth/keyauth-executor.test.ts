@@ -14,6 +14,11 @@ class TableVerifier implements GatewayKeyVerifier {
   constructor(answers: Record<string, VerificationResult>) {
     this.#answers = new Map(Object.entries(answers));
   }
+  /** Changes the answer for `key@keySpaceId` (undefined: NOT_FOUND from now on). */
+  answer(keyAtKeySpace: string, result: VerificationResult | undefined): void {
+    if (result === undefined) this.#answers.delete(keyAtKeySpace);
+    else this.#answers.set(keyAtKeySpace, result);
+  }
   async verify(input: VerifyKeyInput, options: VerifyKeyOptions): Promise<VerificationResult> {
     this.calls.push({ input, options });
     return this.#answers.get(`${input.key}@${options.keySpaceId}`) ?? { valid: false, code: 'NOT_FOUND' };
@@ -135,14 +140,34 @@ t.test('a verifier that throws synchronously or rejects later is a 500 either wa
   }
 });
 
-t.test('hands the verifier the key hash, remembered per connection and never mixed between keys or connections', async (t) => {
-  const verifier = new TableVerifier({ 'a@ks_1': { valid: true, code: 'VALID', keyId: 'key_a' }, 'b@ks_1': { valid: true, code: 'VALID', keyId: 'key_b' } });
+t.test('hands the verifier the hash of each request\'s own key, remembered per found key and never mixed between keys', async (t) => {
+  const answers: Record<string, VerificationResult> = { 'a@ks_1': { valid: true, code: 'VALID', keyId: 'key_a' }, 'b@ks_1': { valid: true, code: 'VALID', keyId: 'key_b' } };
+  const verifier = new TableVerifier(answers);
   const executor = await createKeyAuthExecutor(policy({ keyspaces: ['ks_1'] }), verifier, resolver);
-  const first = {};
-  const second = {};
-  const sent: Array<[string, object | undefined]> = [['a', first], ['a', first], ['b', first], ['a', first], ['b', second], ['a', first], ['b', undefined], ['a', second]];
-  for (const [key, connection] of sent) {
-    await executor.execute(requestView('/', { authorization: `Bearer ${key}` }, connection === undefined ? {} : { connection }), freshState());
+  const sent = ['a', 'a', 'b', 'nope', 'a', 'b', 'nope', 'A', 'a ', 'b'];
+  const principals = new Map<string, unknown>();
+  for (const key of sent) {
+    const state = freshState();
+    try {
+      await executor.execute(requestView('/', { authorization: `Bearer ${key}` }), state);
+    } catch {
+      t.ok(!(`${key}@ks_1` in answers), `only unknown keys are refused (${JSON.stringify(key)})`);
+      continue;
+    }
+    t.equal(state.principal!.source.key!.keyId, `key_${key}`, `${key}: its own principal`);
+    if (principals.has(key)) t.equal(state.principal, principals.get(key), `${key}: the remembered principal`);
+    principals.set(key, state.principal);
   }
-  t.same(verifier.calls.map((call) => [call.input.key, call.options.keyHash]), sent.map(([key]) => [key, hashKey(key)]), 'every request carries the hash of its own key');
+  t.same(verifier.calls.map((call) => [call.input.key, call.options.keyHash]), sent.map((key) => [key, hashKey(key)]), 'every request carries the hash of its own key');
+
+  // A key that is no longer found (deleted) is forgotten: when it comes back, it starts afresh.
+  const before = principals.get('a');
+  verifier.answer('a@ks_1', undefined);
+  t.equal((await rejection(() => executor.execute(requestView('/', { authorization: 'Bearer a' }), freshState()))).code, 'err:frontline:client:invalid_key');
+  verifier.answer('a@ks_1', answers['a@ks_1']);
+  const state = freshState();
+  await executor.execute(requestView('/', { authorization: 'Bearer a' }), state);
+  t.not(state.principal, before, 'a new entry, so a new principal');
+  t.same(state.principal, before, 'with the same content');
+  t.equal(verifier.calls.at(-1)!.options.keyHash, hashKey('a'));
 });
