@@ -11,8 +11,8 @@ export const KEY_HASH_LENGTH = 44;
 
 /**
  * `base64(sha256(utf8(key)))`, 44 characters. Called once per verification (before the cache
- * lookup) and once per created key; about 0.65 µs for a typical key in a loop, 2 µs per request
- * in the gateway (README.md).
+ * lookup; the gateway's KeyAuth once per key it has not verified before) and once per created
+ * key; about 0.65 µs for a typical key in a loop, 2 µs per call inside the gateway (README.md).
  */
 export function hashKey(key: string): string {
   // ASCII keys (all of them in practice) in JavaScript: cheaper than OpenSSL per request in the

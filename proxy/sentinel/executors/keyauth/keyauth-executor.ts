@@ -12,13 +12,13 @@
 import { systemClock } from '../../../../core/clock.ts';
 import type { Clock } from '../../../../core/clock.ts';
 import { Fault } from '../../../../core/fault.ts';
+import { hashKey } from '../../../../core/keys/key-hash.ts';
 import { parsePermissionQuery } from '../../../../core/rbac/parse-permission-query.ts';
 import type { VerificationResult, VerifyKeyInput, VerifyKeyOptions } from '../../../../core/verification/interface.ts';
 import type { Policy } from '../../policy/policy-types.ts';
 import type { EvaluationState, PolicyExecutor } from '../../policy-executor.ts';
 import { moreRestrictive } from '../../rate-limit-headers.ts';
 import type { RequestView } from '../../request-view.ts';
-import { hashKey } from '../../../../core/keys/key-hash.ts';
 import { compileKeyExtractor, MAX_KEY_CHARS } from './extract-key.ts';
 import { KnownKeys, type KnownKey } from './known-keys.ts';
 
