@@ -58,7 +58,7 @@ export function principalFromVerification(result: VerificationResult, keySpaceId
 /**
  * The header value: compact JSON with every non-ASCII character escaped. Called once per
  * authenticated request. A principal shared by many requests carries its header string (see
- * {@link freezeWithHeader}: KeyAuth's `KeyPrincipalCache`, JWTAuth's remembered tokens); any
+ * {@link freezeWithHeader}: KeyAuth's `KnownKeys`, JWTAuth's remembered tokens); any
  * other frozen principal is serialised once and the string remembered for as long as it lives.
  */
 export function serializePrincipal(principal: Principal): string {
