@@ -75,8 +75,19 @@ export class Http1DownstreamRequest {
  * The downstream response of the fast path: the part of `ServerResponse` the proxy writes with.
  * Emits `'drain'` after a `write` returned false, `'finish'` and then `'close'` after `end`, and
  * `'close'` alone when the connection went away first (then `writableFinished` is false).
+ *
+ * An `EventEmitter` (its prototype is `EventEmitter.prototype`, so `instanceof` and every method
+ * work) whose listener table is created by the first `on`, not by a constructor: most responses
+ * get no listener but the phase runner's, which takes the {@link closeListener} slot instead.
+ * That saves a dictionary object, and the work of filling and reading it, per request.
  */
-export class Http1DownstreamResponse extends EventEmitter {
+export class Http1DownstreamResponse {
+  /**
+   * @internal The framework's own `'close'` callback (the phase runner's), called with the
+   * response as `this` just before the `'close'` listeners, in their place: one field instead of
+   * a listener table per request. At most one; hooks use `on('close', …)`.
+   */
+  closeListener: ((this: Http1DownstreamResponse) => void) | undefined = undefined;
   statusCode = 200;
   /** True once the head was handed to the socket. */
   headersSent = false;
@@ -99,10 +110,10 @@ export class Http1DownstreamResponse extends EventEmitter {
   #connectionValue: string | undefined;
 
   constructor(exchange: Http1Exchange, req: Http1DownstreamRequest) {
-    super();
     this.#exchange = exchange;
     this.req = req;
-    exchange.onConnectionClose(this.#connectionLost);
+    // A shared function called with this response as `this`: no closure per request.
+    exchange.onConnectionClose(Http1DownstreamResponse.#connectionLost, this);
   }
 
   get socket(): Socket {
@@ -220,7 +231,8 @@ export class Http1DownstreamResponse extends EventEmitter {
     }
     if (!flushed && !this.#waitingForDrain) {
       this.#waitingForDrain = true;
-      socket.once('drain', this.#drained);
+      // Rare (backpressure): the closure is made only then.
+      socket.once('drain', () => this.#drained());
     }
     return flushed;
   }
@@ -276,7 +288,7 @@ export class Http1DownstreamResponse extends EventEmitter {
     this.#closed = true;
     try {
       this.emit('finish');
-      this.emit('close');
+      this.#notifyClose();
     } finally {
       exchange.finishStream(!this.shouldKeepAlive);
     }
@@ -298,17 +310,29 @@ export class Http1DownstreamResponse extends EventEmitter {
     return trailers === undefined ? CHUNKED_END : `0\r\n${trailers}\r\n`;
   }
 
-  readonly #drained = (): void => {
+  #drained(): void {
     this.#waitingForDrain = false;
     if (!this.#closed) this.emit('drain');
-  };
+  }
 
-  readonly #connectionLost = (): void => {
+  /** `'close'`: the framework's callback, then the listeners (an `emit` without listeners costs a property read). */
+  #notifyClose(): void {
+    this.closeListener?.call(this);
+    this.emit('close');
+  }
+
+  static #connectionLost(this: Http1DownstreamResponse): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.emit('close');
-  };
+    this.#notifyClose();
+  }
 }
+
+// The methods of an emitter without its constructor: `_events` stays undefined until the first
+// listener, which node's `EventEmitter` methods all accept (emit then returns false at once).
+Object.setPrototypeOf(Http1DownstreamResponse.prototype, EventEmitter.prototype);
+/** The emitter's methods, for the type checker (declaration merging; the prototype is set just above). */
+export interface Http1DownstreamResponse extends EventEmitter {}
 
 function headerLine(name: string, value: string): string {
   if (INVALID_VALUE.test(value)) throw new TypeError(`invalid character in the value of response header ${name}`);

@@ -17,6 +17,7 @@ import type {
   ConnectFailureDecision, FailureResponseDecision, FilterOutcome, MaybePromise, ProxyHooks, UpstreamResponse,
 } from './hooks.ts';
 import type { HttpPeer } from './http-peer.ts';
+import { Http1DownstreamResponse } from './http1-downstream.ts';
 import { ProxySession, SessionDeadlines } from './proxy-session.ts';
 import type { DownstreamRequest, DownstreamResponse } from './proxy-session.ts';
 import type { SessionRuntime } from './session-runtime.ts';
@@ -132,8 +133,10 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
   readonly handleRequest = (req: DownstreamRequest, res: DownstreamResponse): void => {
     const session = new ProxySession(this, req, res);
     (res as unknown as Record<symbol, ProxySession>)[SESSION] = session;
-    // `on`, not `once`: a response closes once, and `once` allocates a wrapper per request.
-    (res as ServerResponse).on('close', onResponseClose);
+    // Keygate's HTTP/1.1 response has a slot for this (no listener table per request); node's
+    // get `on`, not `once`: a response closes once, and `once` allocates a wrapper per request.
+    if (res instanceof Http1DownstreamResponse) res.closeListener = onResponseClose;
+    else (res as ServerResponse).on('close', onResponseClose);
     this.#start(session);
   };
 

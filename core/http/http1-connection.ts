@@ -131,7 +131,8 @@ export class Http1Exchange {
   /** The client asked to close the connection after this exchange (`connection: close`). */
   readonly closeAfter: boolean;
   readonly #connection: Http1Connection;
-  #onClose: (() => void) | undefined;
+  #onClose: ((this: unknown) => void) | undefined;
+  #onCloseThis: unknown = undefined;
 
   constructor(connection: Http1Connection, method: string, url: string, headers: IncomingHttpHeaders, contentLength: number, closeAfter: boolean) {
     this.#connection = connection;
@@ -181,16 +182,22 @@ export class Http1Exchange {
     return this.#connection.isClosed;
   }
 
-  /** Registers the one listener called if the connection closes before the response. */
-  onConnectionClose(listener: () => void): void {
-    this.#onClose = listener;
+  /**
+   * Registers the one listener called if the connection closes before the response, with
+   * `thisArg` as `this` (a shared function and its object: no closure per request).
+   */
+  onConnectionClose<T>(listener: (this: T) => void, thisArg?: T): void {
+    this.#onClose = listener as (this: unknown) => void;
+    this.#onCloseThis = thisArg;
   }
 
   /** @internal The connection closed while this exchange was open. */
   connectionLost(): void {
     const listener = this.#onClose;
+    const thisArg = this.#onCloseThis;
     this.#onClose = undefined;
-    listener?.();
+    this.#onCloseThis = undefined;
+    listener?.call(thisArg);
   }
 
   /**

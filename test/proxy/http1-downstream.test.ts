@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
@@ -178,6 +178,50 @@ t.test('a plain GET runs on the keygate path by default, on node:http with http1
     t.equal(response.body.toString(), 'origin GET /plain?x=1', `${parser}: body`);
     t.same(seen.kinds, [parser], `${parser}: the request object`);
   }
+});
+
+t.test('the keygate response is an EventEmitter: a hook\'s finish and close listeners run after the logging phase, and close alone when the client leaves', async (t) => {
+  const origin = await startOrigin((req, res) => {
+    if (req.url === '/slow') {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('part one');
+      return; // Never ends: only the client leaving ends this exchange.
+    }
+    res.end('ok');
+  });
+  t.teardown(() => origin.close());
+  const events: string[] = [];
+  const seen = newSeen();
+  const hooks = recordingHooks(origin, seen, {
+    requestFilter: (session) => {
+      const res = session.res!;
+      events.push(`${session.path} emitter ${res instanceof EventEmitter}`);
+      res.on('finish', () => events.push(`${session.path} finish`));
+      res.on('close', () => events.push(`${session.path} close, finished ${res.writableFinished}`));
+      return 'continue';
+    },
+    logging: (session, fault) => {
+      seen.faults.push(fault);
+      events.push(`${session.path} logging ${fault?.status ?? 'ok'}`);
+    },
+  });
+  const { proxy, port } = await startProxy({ hooks });
+  t.teardown(() => proxy.close({ graceMs: 100 }));
+
+  const connection = await openRaw(t, port);
+  await connection.write('GET /done HTTP/1.1\r\nHost: app.test\r\n\r\n');
+  t.equal((await connection.response()).body.toString(), 'ok');
+  await waitFor(() => events.length === 4, 5_000, 'the events of /done');
+  t.same(events, ['/done emitter true', '/done finish', '/done logging ok', '/done close, finished true'], 'finish, then the framework\'s close (logging), then the hook\'s close');
+  t.same(seen.kinds, ['keygate'], 'served on the keygate path');
+
+  events.length = 0;
+  const leaving = await openRaw(t, port);
+  await leaving.write('GET /slow HTTP/1.1\r\nHost: app.test\r\n\r\n');
+  await waitFor(() => leaving.received.includes('part one'), 5_000, 'the first body bytes');
+  leaving.destroy();
+  await waitFor(() => events.length === 3, 5_000, 'the events of /slow');
+  t.same(events, ['/slow emitter true', '/slow logging 499', '/slow close, finished false'], 'no finish; the framework\'s close, then the hook\'s');
 });
 
 t.test('request bodies: small ones are read inline and forwarded with a length; large and chunked ones go to node:http whole', async (t) => {
