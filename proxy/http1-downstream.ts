@@ -78,16 +78,11 @@ export class Http1DownstreamRequest {
  *
  * An `EventEmitter` (its prototype is `EventEmitter.prototype`, so `instanceof` and every method
  * work) whose listener table is created by the first `on`, not by a constructor: most responses
- * get no listener but the phase runner's, which takes the {@link closeListener} slot instead.
- * That saves a dictionary object, and the work of filling and reading it, per request.
+ * get no listener but the phase runner's, which uses {@link onClose} instead, and an event
+ * without listeners is not emitted (`emit` allocates its arguments array even then). That saves
+ * a dictionary object, and the work of filling and reading it, per request.
  */
 export class Http1DownstreamResponse {
-  /**
-   * @internal The framework's own `'close'` callback (the phase runner's), called with the
-   * response as `this` just before the `'close'` listeners, in their place: one field instead of
-   * a listener table per request. At most one; hooks use `on('close', …)`.
-   */
-  closeListener: ((this: Http1DownstreamResponse) => void) | undefined = undefined;
   statusCode = 200;
   /** True once the head was handed to the socket. */
   headersSent = false;
@@ -108,6 +103,8 @@ export class Http1DownstreamResponse {
   #sawLength = false;
   #sawDate = false;
   #connectionValue: string | undefined;
+  #closeListener: ((this: unknown) => void) | undefined = undefined;
+  #closeListenerThis: unknown = undefined;
 
   constructor(exchange: Http1Exchange, req: Http1DownstreamRequest) {
     this.#exchange = exchange;
@@ -118,6 +115,16 @@ export class Http1DownstreamResponse {
 
   get socket(): Socket {
     return this.#exchange.socket;
+  }
+
+  /**
+   * @internal The framework's own `'close'` callback (the phase runner's), called with `thisArg`
+   * as `this` just before the `'close'` listeners: a slot instead of a listener (and a shared
+   * function instead of a closure) per request. One at most; hooks use `on('close', …)`.
+   */
+  onClose<T>(listener: (this: T) => void, thisArg: T): void {
+    this.#closeListener = listener as (this: unknown) => void;
+    this.#closeListenerThis = thisArg;
   }
 
   /** Bytes waiting in the socket's buffer are over its high-water mark. */
@@ -287,7 +294,7 @@ export class Http1DownstreamResponse {
     this.writableFinished = true;
     this.#closed = true;
     try {
-      this.emit('finish');
+      this.#emitIfListened('finish');
       this.#notifyClose();
     } finally {
       exchange.finishStream(!this.shouldKeepAlive);
@@ -315,10 +322,19 @@ export class Http1DownstreamResponse {
     if (!this.#closed) this.emit('drain');
   }
 
-  /** `'close'`: the framework's callback, then the listeners (an `emit` without listeners costs a property read). */
+  /** `'close'`: the framework's callback, then the listeners. */
   #notifyClose(): void {
-    this.closeListener?.call(this);
-    this.emit('close');
+    const listener = this.#closeListener;
+    if (listener !== undefined) {
+      this.#closeListener = undefined;
+      listener.call(this.#closeListenerThis);
+      this.#closeListenerThis = undefined;
+    }
+    this.#emitIfListened('close');
+  }
+
+  #emitIfListened(event: 'finish' | 'close'): void {
+    if (this.listenerCount(event) > 0) this.emit(event);
   }
 
   static #connectionLost(this: Http1DownstreamResponse): void {

@@ -132,11 +132,15 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
   /** The `request` listener: one call per downstream request (HTTP/1.1 or HTTP/2). */
   readonly handleRequest = (req: DownstreamRequest, res: DownstreamResponse): void => {
     const session = new ProxySession(this, req, res);
-    (res as unknown as Record<symbol, ProxySession>)[SESSION] = session;
-    // Keygate's HTTP/1.1 response has a slot for this (no listener table per request); node's
-    // get `on`, not `once`: a response closes once, and `once` allocates a wrapper per request.
-    if (res instanceof Http1DownstreamResponse) res.closeListener = onResponseClose;
-    else (res as ServerResponse).on('close', onResponseClose);
+    if (res instanceof Http1DownstreamResponse) {
+      // Keygate's HTTP/1.1 response has a slot for this: no listener table, no closure, and no
+      // property added to the response per request.
+      res.onClose(sessionClosed, session);
+    } else {
+      (res as unknown as Record<symbol, ProxySession>)[SESSION] = session;
+      // `on`, not `once`: a response closes once, and `once` allocates a wrapper per request.
+      (res as ServerResponse).on('close', onResponseClose);
+    }
     this.#start(session);
   };
 
@@ -316,6 +320,11 @@ export class PhaseRunner<Ctx> implements SessionRuntime {
 function onResponseClose(this: DownstreamResponse): void {
   const session = (this as unknown as Record<symbol, ProxySession>)[SESSION]!;
   session.downstreamClosed(this.writableFinished);
+}
+
+/** The close callback of a keygate HTTP/1.1 response (`Http1DownstreamResponse.onClose`). */
+function sessionClosed(this: ProxySession): void {
+  this.downstreamClosed(this.res!.writableFinished);
 }
 
 function isPromise<T>(value: MaybePromise<T>): value is Promise<T> {

@@ -196,8 +196,9 @@ t.test('the keygate response is an EventEmitter: a hook\'s finish and close list
     requestFilter: (session) => {
       const res = session.res!;
       events.push(`${session.path} emitter ${res instanceof EventEmitter}`);
-      res.on('finish', () => events.push(`${session.path} finish`));
-      res.on('close', () => events.push(`${session.path} close, finished ${res.writableFinished}`));
+      const emitter = res as unknown as EventEmitter;
+      emitter.on('finish', () => events.push(`${session.path} finish`));
+      emitter.on('close', () => events.push(`${session.path} close, finished ${res.writableFinished}`));
       return 'continue';
     },
     logging: (session, fault) => {
