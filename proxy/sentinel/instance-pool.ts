@@ -34,6 +34,12 @@ export class InstancePool {
   readonly #outstanding: number[];
   readonly #ejectedUntilMs: number[];
   readonly #indexOf = new Map<HttpPeer, number>();
+  /**
+   * The try order from each starting index while no instance is ejected, built on first use and
+   * shared by the requests that start there (read only); only for pools of at most
+   * {@link MAX_SHARED_ORDERS_POOL_SIZE} instances, bounding them to that many squared entries.
+   */
+  readonly #sharedOrders: (readonly HttpPeer[] | undefined)[] | undefined;
   #cursor = 0;
 
   constructor(peers: readonly HttpPeer[], options: InstancePoolOptions = {}) {
@@ -44,12 +50,17 @@ export class InstancePool {
     this.#outstanding = peers.map(() => 0);
     this.#ejectedUntilMs = peers.map(() => 0);
     peers.forEach((peer, index) => this.#indexOf.set(peer, index));
+    this.#sharedOrders = peers.length <= MAX_SHARED_ORDERS_POOL_SIZE ? new Array(peers.length).fill(undefined) : undefined;
   }
 
-  /** The instances in the order to try them: the chosen one first, healthy before ejected. */
-  candidates(): HttpPeer[] {
+  /**
+   * The instances in the order to try them: the chosen one first, healthy before ejected. Read
+   * only (while none is ejected, the same array serves every request that starts at the same
+   * instance).
+   */
+  candidates(): readonly HttpPeer[] {
     const count = this.peers.length;
-    if (count === 0) return [];
+    if (count === 0) return NO_PEERS;
     const nowMs = this.#clock.nowMs();
     let start: number;
     if (this.#strategy === 'least-outstanding') {
@@ -65,6 +76,19 @@ export class InstancePool {
       start = this.#cursor;
       this.#cursor = (this.#cursor + 1) % count;
     }
+    const shared = this.#sharedOrders;
+    if (shared !== undefined && !this.#anyEjected(nowMs)) return (shared[start] ??= Object.freeze(this.#order(start, nowMs)));
+    return this.#order(start, nowMs);
+  }
+
+  #anyEjected(nowMs: number): boolean {
+    for (const until of this.#ejectedUntilMs) if (until > nowMs) return true;
+    return false;
+  }
+
+  /** A new array: the instances from `start` on, healthy before ejected. */
+  #order(start: number, nowMs: number): HttpPeer[] {
+    const count = this.peers.length;
     const healthy: HttpPeer[] = [];
     const ejected: HttpPeer[] = [];
     for (let offset = 0; offset < count; offset++) {
@@ -98,3 +122,7 @@ export class InstancePool {
     return index !== undefined && this.#ejectedUntilMs[index]! > this.#clock.nowMs();
   }
 }
+
+/** Pools up to this size share their try orders (see `#sharedOrders`). */
+const MAX_SHARED_ORDERS_POOL_SIZE = 16;
+const NO_PEERS: readonly HttpPeer[] = Object.freeze([]);

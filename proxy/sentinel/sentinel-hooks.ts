@@ -129,7 +129,7 @@ export class SentinelHooks implements ProxyHooks<SentinelCtx> {
     return this.#admit(session, ctx, found);
   }
 
-  upstreamPeer(_session: ProxySession, ctx: SentinelCtx): HttpPeer[] {
+  upstreamPeer(_session: ProxySession, ctx: SentinelCtx): readonly HttpPeer[] {
     const pool = ctx.deployment!.instances;
     const candidates = pool.candidates();
     if (candidates.length === 0) {
